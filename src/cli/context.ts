@@ -1,0 +1,42 @@
+import type { Config } from '../config.ts'
+import { loadConfig } from '../config.ts'
+import type { Logger } from '../logger.ts'
+import { createLogger } from '../logger.ts'
+import type { SecretBox } from '../secret-box.ts'
+import { createSecretBox } from '../secret-box.ts'
+import type { Db } from '../store/database.ts'
+import { createDb, createPool } from '../store/database.ts'
+import { embeddedUrlIfPresent } from '../worker/embedded-postgres.ts'
+import type { Io } from './io.ts'
+import { CommandError } from './io.ts'
+
+export type Context = { config: Config; db: Db; box: SecretBox; logger: Logger; close(): Promise<void> }
+
+/** Opens the database for an operator command: DATABASE_URL, or the embedded one `npm start` runs. */
+export async function openContext(io: Io): Promise<Context> {
+  const config = loadConfig(io.env)
+  const url = config.databaseUrl ?? embeddedUrlIfPresent()
+  if (url === undefined) {
+    throw new CommandError('DATABASE_URL is not set (and no embedded database was started with `npm start`)')
+  }
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr)
+  const pool = createPool(url, 4, logger)
+  const db = createDb(pool)
+  return {
+    config,
+    db,
+    logger,
+    box: createSecretBox(config.secretsKey, config.secretsKeyPrevious),
+    close: () => db.destroy(),
+  }
+}
+
+/** Runs `fn` with an open context and always closes it. */
+export async function withContext<T>(io: Io, fn: (context: Context) => Promise<T>): Promise<T> {
+  const context = await openContext(io)
+  try {
+    return await fn(context)
+  } finally {
+    await context.close()
+  }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+import { WebhookError } from '../errors.ts'
+import type { Command, Io } from './io.ts'
+import { CommandError, processIo, UsageError } from './io.ts'
+import { migrateCommand } from './migrate.ts'
+import { secretsCommand } from './secrets.ts'
+import { workerCommand } from './worker.ts'
+
+const commands: Record<string, Command> = {
+  migrate: migrateCommand,
+  worker: workerCommand,
+  secrets: secretsCommand,
+}
+
+const usage = `imtegrate-webhooks <command> [options]
+
+Commands:
+  migrate       install or upgrade the database schema
+  worker        run the webhook worker
+  secrets       create or rotate an org's render-webhook secret
+
+Run \`imtegrate-webhooks <command> --help\` for a command's options.`
+
+/** Runs the CLI; resolves to the exit code (0 ok, 1 failure, 2 bad arguments). */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [name, ...args] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage)
+    return name === undefined ? 2 : 0
+  }
+  const command = commands[name]
+  if (command === undefined) {
+    io.err(`unknown command: ${name}\n\n${usage}`)
+    return 2
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(command.usage)
+    return 0
+  }
+  try {
+    await command.run(args, io)
+    return 0
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`error: ${error.message}\n\nusage: ${command.usage}`)
+      return 2
+    }
+    if (error instanceof CommandError || error instanceof WebhookError) {
+      io.err(`error: ${error.message}`)
+      return 1
+    }
+    throw error
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2))
+}

@@ -1,0 +1,46 @@
+import { generateSecret } from '../delivery/sign.ts'
+import { createOrgSecret, rotateOrgSecret } from '../store/secrets.ts'
+import { withContext } from './context.ts'
+import type { Command, Io } from './io.ts'
+import { CommandError, parse, printJson, required, UsageError } from './io.ts'
+
+const usage = `imtegrate-webhooks secrets <create|rotate> --org ORG [--json]
+
+  create   make the org's render-webhook secret, which signs deliveries to renders' own
+           webhook_url; it is printed once and cannot be shown again
+  rotate   replace it; the old secret keeps signing beside the new one (webhook-signature)
+           for WEBHOOK_SECRET_ROTATION_GRACE (default 24h)`
+
+export const secretsCommand: Command = {
+  usage,
+  async run(args, io) {
+    const [action, ...rest] = args
+    const { values } = parse(rest, { org: { type: 'string' }, json: { type: 'boolean' } })
+    const orgId = required(values.org, '--org')
+    if (action !== 'create' && action !== 'rotate') {
+      throw new UsageError(action === undefined ? 'missing action' : `unknown action: ${action}`)
+    }
+    const secret = generateSecret()
+    await withContext(io, async ({ db, box, config }) => {
+      if (action === 'create') {
+        if (!(await createOrgSecret(db, orgId, box.seal(secret)))) {
+          throw new CommandError(`org ${orgId} already has a secret; use \`secrets rotate --org ${orgId}\``)
+        }
+      } else if (!(await rotateOrgSecret(db, orgId, box.seal(secret), config.rotationGraceMs))) {
+        throw new CommandError(`org ${orgId} has no secret yet; use \`secrets create --org ${orgId}\``)
+      }
+    })
+    printSecret(io, values.json === true, { org_id: orgId, secret })
+  },
+}
+
+export function printSecret(io: Io, json: boolean, fields: Record<string, string>): void {
+  if (json) {
+    printJson(io, fields)
+    return
+  }
+  for (const [key, value] of Object.entries(fields)) {
+    io.out(`${key}: ${value}`)
+  }
+  io.err('Store the secret now: it is shown only this once.')
+}

@@ -1,0 +1,57 @@
+import { loadConfig } from '../config.ts'
+import { coerceError } from '../errors.ts'
+import { createLogger } from '../logger.ts'
+import { startEmbeddedPostgres } from '../worker/embedded-postgres.ts'
+import { startWorker } from '../worker/runner.ts'
+import type { Command } from './io.ts'
+import { parse } from './io.ts'
+
+export const workerCommand: Command = {
+  usage: `imtegrate-webhooks worker
+
+Runs the dispatcher and graphile-worker until SIGTERM or SIGINT, then stops gracefully (exit 0).
+With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
+  async run(args, io) {
+    parse(args, {})
+    const config = loadConfig(io.env)
+    const logger = createLogger(config.logLevel)
+    let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined
+    if (config.databaseUrl === undefined) {
+      logger.info(
+        { dataDir: '.data/postgres' },
+        'no DATABASE_URL: starting an embedded PostgreSQL under .data/',
+      )
+      embedded = await startEmbeddedPostgres()
+    }
+    if (config.secretsKey === undefined) {
+      logger.warn(
+        'WEBHOOK_SECRETS_KEY is not set: endpoint secrets are stored unencrypted (development only)',
+      )
+    }
+    const worker = await startWorker(
+      { ...config, databaseUrl: config.databaseUrl ?? (embedded?.url as string) },
+      logger,
+    )
+    let signals = 0
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting now')
+        process.exit(1)
+      }
+      logger.info({ signal }, 'stopping gracefully')
+      void worker.stop()
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+    try {
+      await worker.done
+    } catch (error) {
+      logger.fatal({ err: coerceError(error) }, 'worker failed')
+      await embedded?.stop()
+      process.exitCode = 1
+      return
+    }
+    await embedded?.stop()
+  },
+}

@@ -1,0 +1,42 @@
+/** What one attempt's answer means, before the retry policy decides what happens next. */
+export type Classification =
+  | { kind: 'success' }
+  | { kind: 'failure'; retryAfterMs?: number }
+  /** Retrying cannot help (refused target, no secret, 410 Gone): drop now. */
+  | { kind: 'permanent' }
+
+const MAX_RETRY_AFTER_MS = 12 * 3_600_000
+
+/** 2xx is success; 410 is permanent; 429/503 may carry Retry-After; anything else is a failure. */
+export function classifyStatus(
+  statusCode: number,
+  retryAfter: string | undefined,
+  now: Date,
+): Classification {
+  if (statusCode >= 200 && statusCode < 300) {
+    return { kind: 'success' }
+  }
+  if (statusCode === 410) {
+    return { kind: 'permanent' }
+  }
+  if ((statusCode === 429 || statusCode === 503) && retryAfter !== undefined) {
+    const delay = parseRetryAfter(retryAfter, now)
+    if (delay !== undefined) {
+      return { kind: 'failure', retryAfterMs: Math.min(delay, MAX_RETRY_AFTER_MS) }
+    }
+  }
+  return { kind: 'failure' }
+}
+
+/** Retry-After as delay-seconds or an HTTP date; undefined when unreadable. */
+export function parseRetryAfter(value: string, now: Date): number | undefined {
+  const text = value.trim()
+  if (/^\d+$/.test(text)) {
+    return Number(text) * 1000
+  }
+  const date = Date.parse(text)
+  if (Number.isNaN(date)) {
+    return undefined
+  }
+  return Math.max(0, date - now.getTime())
+}

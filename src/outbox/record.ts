@@ -1,0 +1,86 @@
+import type { Transaction } from 'kysely'
+import { Kysely, sql } from 'kysely'
+import type pg from 'pg'
+import { sqlState, WebhookError } from '../errors.ts'
+
+export type RenderKind = 'image' | 'video'
+export type RenderStatus = 'queued' | 'rendering' | 'completed' | 'failed'
+
+export type RenderStatusChange = {
+  orgId: string
+  renderId: string
+  kind: RenderKind
+  status: RenderStatus
+  templateId?: string | null
+  resultUrl?: string | null
+  durationMs?: number | null
+  /** The render's own destination, signed with the org's render-webhook secret. */
+  webhookUrl?: string | null
+  collectionId?: string | null
+  error?: { code?: string; message?: string } | null
+}
+
+/**
+ * Records a render's status change in the caller's transaction, so the webhook event commits
+ * or rolls back with the render's own write. Returns the event id (`evt_…`), or null when the
+ * change makes no event (a non-terminal status, or a terminal status reported again).
+ *
+ * Pass a kysely `Transaction` (a plain `Kysely` does not compile), or a pg client on which
+ * `BEGIN` was issued (checked at run time: outside a transaction it throws NOT_IN_TRANSACTION).
+ *
+ * @example
+ * await db.transaction().execute(async (trx) => {
+ *   await trx.updateTable('renders').set({ status: 'completed' }).where('id', '=', id).execute()
+ *   await recordRenderStatus(trx, { orgId, renderId: id, kind: 'image', status: 'completed', resultUrl })
+ * })
+ */
+export async function recordRenderStatus<DB>(
+  trx: Transaction<DB> | pg.ClientBase,
+  change: RenderStatusChange,
+): Promise<string | null> {
+  const args = [
+    change.orgId,
+    change.renderId,
+    change.kind,
+    change.status,
+    change.templateId ?? null,
+    change.resultUrl ?? null,
+    change.durationMs ?? null,
+    change.webhookUrl ?? null,
+    change.collectionId ?? null,
+    change.error ? JSON.stringify(change.error) : null,
+  ] as const
+  if (trx instanceof Kysely) {
+    const result = await sql<{ event_id: string | null }>`select webhooks.record_render_status(
+      org_id => ${args[0]}, render_id => ${args[1]}, kind => ${args[2]}, status => ${args[3]},
+      template_id => ${args[4]}, result_url => ${args[5]}, duration_ms => ${args[6]}::integer,
+      webhook_url => ${args[7]}, collection_id => ${args[8]}, error => ${args[9]}::jsonb) as event_id`.execute(
+      trx,
+    )
+    return result.rows[0]?.event_id ?? null
+  }
+  await assertInTransaction(trx)
+  const result = await trx.query<{ event_id: string | null }>(
+    `select webhooks.record_render_status(org_id => $1, render_id => $2, kind => $3, status => $4,
+      template_id => $5, result_url => $6, duration_ms => $7::integer, webhook_url => $8,
+      collection_id => $9, error => $10::jsonb) as event_id`,
+    [...args],
+  )
+  return result.rows[0]?.event_id ?? null
+}
+
+/** LOCK TABLE is refused outside a transaction block, which is exactly the check we need. */
+async function assertInTransaction(client: pg.ClientBase): Promise<void> {
+  try {
+    await client.query('lock table webhooks.render_outcomes in access share mode')
+  } catch (error) {
+    if (sqlState(error) === '25P01') {
+      throw new WebhookError(
+        'NOT_IN_TRANSACTION',
+        'recordRenderStatus needs a client inside a transaction (issue BEGIN first), so the event commits with your write',
+        { cause: error },
+      )
+    }
+    throw error
+  }
+}

@@ -1,0 +1,154 @@
+import { sql } from 'kysely'
+import type { AttemptOutcome, Db, DeliveryStatus } from './database.ts'
+
+/** A delivery leased to this worker for one attempt, with everything needed to send it. */
+export type ClaimedDelivery = {
+  id: string
+  event_id: string
+  org_id: string
+  destination: string
+  endpoint_id: string | null
+  url: string
+  /** The number of this attempt (1-based, across replays). */
+  attempts: number
+  /** Failed attempts of the current budget before this one. */
+  failures: number
+  replays: number
+  type: string
+  created_at: Date
+  data: unknown
+  /** False when the endpoint was disabled or deleted after the delivery was made. */
+  active: boolean
+  secret: string | null
+  previous_secret: string | null
+}
+
+/**
+ * Leases up to `limit` deliveries that are due, or whose lease expired (their worker died
+ * mid-attempt), for `leaseMs`. An expired lease leaves an attempt row marked lost, so the log
+ * shows every attempt even when its worker could not write it.
+ */
+export async function claimDeliveries(db: Db, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+  const { rows } = await sql<ClaimedDelivery>`
+    with due_now as (
+      select id from webhooks.deliveries
+      where status = 'pending' and next_attempt_at <= now()
+      order by next_attempt_at limit ${limit} for update skip locked
+    ), expired as (
+      select id from webhooks.deliveries
+      where status = 'in_flight' and lease_until < now()
+      order by lease_until limit ${limit} for update skip locked
+    ), due as (
+      select id from due_now union all select id from expired
+    ), lost as (
+      insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
+        duration_ms, error_code, error_message, outcome)
+      select d.id, d.attempts, d.replays, d.org_id, d.endpoint_id,
+        d.lease_until - ${leaseMs} * interval '1 millisecond', 0, 'worker_lost',
+        'the worker holding this attempt stopped before recording its outcome', 'lost'
+      from webhooks.deliveries d join due on due.id = d.id
+      where d.status = 'in_flight'
+      on conflict (delivery_id, attempt_no) do nothing
+    ), claimed as (
+      update webhooks.deliveries d
+      set status = 'in_flight', attempts = d.attempts + 1,
+        lease_until = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
+      from due where d.id = due.id
+      returning d.id, d.event_id, d.org_id, d.destination, d.endpoint_id, d.url, d.attempts, d.failures, d.replays
+    )
+    select c.*, e.type, e.created_at, e.data,
+      case when c.endpoint_id is null then true else coalesce(ep.enabled and ep.deleted_at is null, false) end as active,
+      case when c.endpoint_id is null then os.secret else ep.secret end as secret,
+      case when c.endpoint_id is null
+        then case when os.previous_expires_at > now() then os.previous_secret end
+        else case when ep.previous_expires_at > now() then ep.previous_secret end
+      end as previous_secret
+    from claimed c
+    join webhooks.events e on e.id = c.event_id
+    left join webhooks.endpoints ep on ep.id = c.endpoint_id
+    left join webhooks.org_secrets os on c.endpoint_id is null and os.org_id = c.org_id`.execute(db)
+  return rows
+}
+
+/** The outcome of one attempt and the delivery state it leads to, as the batch writes it. */
+export type AttemptRecord = {
+  deliveryId: string
+  attemptNo: number
+  replayNo: number
+  orgId: string
+  endpointId: string | null
+  startedAt: Date
+  durationMs: number
+  statusCode: number | null
+  errorCode: string | null
+  errorMessage: string | null
+  responseExcerpt: string | null
+  outcome: AttemptOutcome
+  /** The delivery's new status; `in_flight` is never written back. */
+  status: Exclude<DeliveryStatus, 'in_flight'>
+  nextAttemptAt: Date | null
+  /** 410 Gone from an org endpoint: disable it. */
+  disableEndpoint: boolean
+}
+
+/**
+ * Writes a batch of attempt outcomes in one transaction: the attempt rows, the deliveries' new
+ * states (and next_attempt_at, which is what wakes the next attempt), and endpoints disabled by
+ * 410 Gone. A delivery whose lease was meanwhile taken over (it looked lost) keeps its new
+ * owner's state; its attempt row replaces the placeholder marked lost.
+ */
+export async function recordAttempts(db: Db, records: readonly AttemptRecord[]): Promise<void> {
+  if (records.length === 0) {
+    return
+  }
+  const col = <T>(pick: (r: AttemptRecord) => T) => records.map(pick)
+  await db.transaction().execute(async (trx) => {
+    await sql`
+      with r as (
+        select * from unnest(
+          ${col((r) => r.deliveryId)}::text[], ${col((r) => r.attemptNo)}::int[], ${col((r) => r.replayNo)}::int[],
+          ${col((r) => r.orgId)}::text[], ${col((r) => r.endpointId)}::text[], ${col((r) => r.startedAt)}::timestamptz[],
+          ${col((r) => r.durationMs)}::int[], ${col((r) => r.statusCode)}::int[], ${col((r) => r.errorCode)}::text[],
+          ${col((r) => r.errorMessage)}::text[], ${col((r) => r.responseExcerpt)}::text[],
+          ${col((r) => r.outcome)}::text[], ${col((r) => r.status)}::text[], ${col((r) => r.nextAttemptAt)}::timestamptz[]
+        ) as r(delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
+               error_code, error_message, response_excerpt, outcome, status, next_attempt_at)
+      ), updated as (
+        update webhooks.deliveries d
+        set status = r.status,
+          failures = d.failures + (r.outcome in ('retrying', 'dropped'))::int,
+          next_attempt_at = r.next_attempt_at,
+          lease_until = null,
+          last_status_code = r.status_code,
+          last_error = case when r.outcome = 'delivered' then null
+                            else coalesce(r.error_code || ': ' || r.error_message, 'HTTP ' || r.status_code) end,
+          delivered_at = case when r.status = 'delivered' then now() else d.delivered_at end,
+          dropped_at = case when r.status = 'dropped' then now() end,
+          updated_at = now()
+        from r
+        where d.id = r.delivery_id and d.status = 'in_flight' and d.attempts = r.attempt_no
+      )
+      insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
+        duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
+      select delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
+        error_code, error_message, response_excerpt, outcome, next_attempt_at
+      from r
+      on conflict (delivery_id, attempt_no) do update
+        set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
+          status_code = excluded.status_code, error_code = excluded.error_code,
+          error_message = excluded.error_message, response_excerpt = excluded.response_excerpt,
+          outcome = excluded.outcome, retry_at = excluded.retry_at
+        where webhooks.attempts.outcome = 'lost'`.execute(trx)
+
+    const gone = [
+      ...new Set(records.filter((r) => r.disableEndpoint && r.endpointId).map((r) => r.endpointId)),
+    ]
+    if (gone.length > 0) {
+      await sql`
+        update webhooks.endpoints
+        set enabled = false, disabled_at = now(), updated_at = now(),
+          disabled_reason = 'the endpoint answered 410 Gone'
+        where id = any(${gone}::text[]) and enabled`.execute(trx)
+    }
+  })
+}

@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import { runMigrations } from 'graphile-worker'
+import type pg from 'pg'
+import { WebhookError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { workerLogger } from '../logger.ts'
+
+const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url)
+// Any constant shared by every migrator; two processes migrating at once take turns on it.
+const MIGRATION_LOCK = 7_291_004_311
+
+type Migration = { id: number; name: string; sql: string; checksum: string }
+
+export async function readMigrations(): Promise<Migration[]> {
+  const names = (await readdir(MIGRATIONS_DIR)).filter((name) => /^\d{4}_[a-z0-9_]+\.sql$/.test(name)).sort()
+  return Promise.all(
+    names.map(async (name) => {
+      const sql = await readFile(new URL(name, MIGRATIONS_DIR), 'utf8')
+      return {
+        id: Number(name.slice(0, 4)),
+        name,
+        sql,
+        checksum: createHash('sha256').update(sql).digest('hex'),
+      }
+    }),
+  )
+}
+
+/**
+ * Installs graphile-worker's schema, then applies `migrations/*.sql` in order, each in its own
+ * transaction. Safe to run twice and from several processes at once (an advisory lock
+ * serializes them). Refuses to run if an applied migration's file was edited afterwards.
+ * Returns the names of the migrations it applied.
+ */
+export async function migrate(pool: pg.Pool, logger: Logger): Promise<string[]> {
+  await runMigrations({ pgPool: pool, logger: workerLogger(logger) })
+  const migrations = await readMigrations()
+  const client = await pool.connect()
+  const applied: string[] = []
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK])
+    await client.query(`create schema if not exists webhooks;
+      create table if not exists webhooks.migrations (
+        id integer primary key, name text not null, checksum text not null,
+        applied_at timestamptz not null default now())`)
+    const { rows } = await client.query<{ id: number; name: string; checksum: string }>(
+      'select id, name, checksum from webhooks.migrations',
+    )
+    const done = new Map(rows.map((row) => [row.id, row]))
+    for (const migration of migrations) {
+      const previous = done.get(migration.id)
+      if (previous) {
+        if (previous.checksum !== migration.checksum) {
+          throw new WebhookError(
+            'INVALID_ARGUMENT',
+            `migration ${migration.name} was edited after it was applied; add a new migration instead`,
+          )
+        }
+        continue
+      }
+      await client.query('begin')
+      try {
+        await client.query(migration.sql)
+        await client.query('insert into webhooks.migrations (id, name, checksum) values ($1, $2, $3)', [
+          migration.id,
+          migration.name,
+          migration.checksum,
+        ])
+        await client.query('commit')
+      } catch (error) {
+        await client.query('rollback')
+        throw new Error(`migration ${migration.name} failed: ${(error as Error).message}`, { cause: error })
+      }
+      applied.push(migration.name)
+      logger.info({ migration: migration.name }, 'migration applied')
+    }
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined)
+    client.release()
+  }
+  return applied
+}

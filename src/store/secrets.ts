@@ -1,0 +1,35 @@
+import { sql } from 'kysely'
+import type { Db } from './database.ts'
+
+/** Stores an org's first render-webhook secret; false when the org already has one. */
+export async function createOrgSecret(db: Db, orgId: string, sealed: string): Promise<boolean> {
+  const result = await db
+    .insertInto('webhooks.org_secrets')
+    .values({ org_id: orgId, secret: sealed })
+    .onConflict((oc) => oc.column('org_id').doNothing())
+    .executeTakeFirst()
+  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1
+}
+
+/**
+ * Replaces an org's render-webhook secret; the old one keeps signing (beside the new one, in
+ * webhook-signature) for `graceMs`. False when the org has no secret yet.
+ */
+export async function rotateOrgSecret(
+  db: Db,
+  orgId: string,
+  sealed: string,
+  graceMs: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('webhooks.org_secrets')
+    .set({
+      previous_secret: sql`secret`,
+      previous_expires_at: sql`now() + ${graceMs} * interval '1 millisecond'`,
+      secret: sealed,
+      rotated_at: sql`now()`,
+    })
+    .where('org_id', '=', orgId)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) === 1
+}

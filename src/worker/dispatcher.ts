@@ -1,0 +1,272 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import type pg from 'pg'
+import type { AttemptDeps } from '../delivery/attempt.ts'
+import { attemptDelivery } from '../delivery/attempt.ts'
+import { coerceError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import type { Db } from '../store/database.ts'
+import type { AttemptRecord, ClaimedDelivery } from '../store/deliveries.ts'
+import { claimDeliveries, recordAttempts } from '../store/deliveries.ts'
+import { fanOutEvents } from '../store/events.ts'
+import { advertisePolling } from '../store/worker-pools.ts'
+
+export type DispatcherOptions = {
+  db: Db
+  pool: pg.Pool
+  poolId: string
+  logger: Logger
+  attempt: Omit<AttemptDeps, 'signal'>
+  concurrency: number
+  requestTimeoutMs: number
+  pollIntervalMs: number
+  shutdownTimeoutMs: number
+}
+
+const FAN_OUT_BATCH = 500
+const CLAIM_BATCH = 200
+const FLUSH_BATCH = 1_000
+/** Poll interval while events are flowing; NOTIFY is skipped by recorders meanwhile. */
+const HOT_POLL_MS = 4
+/** How long after the last work the dispatcher stays hot. */
+const HOT_MS = 1_000
+/** How far ahead a hot dispatcher advertises that it polls, and the grace it keeps beyond that. */
+const ADVERTISE_MS = 2_000
+const GRACE_MS = 1_000
+const ERROR_BACKOFF_MS = 1_000
+
+/**
+ * Moves events to receivers in batches: fans recorded events out into deliveries, leases due
+ * deliveries, sends up to `concurrency` requests at once, and writes their outcomes in batched
+ * transactions. It polls quickly while work flows (and says so in webhooks.worker_pools, so
+ * recorders need not NOTIFY), sleeps on LISTEN plus a slow poll when idle, and arms a timer for
+ * the earliest retry it scheduled. Several dispatchers (processes) share the work safely.
+ */
+export class Dispatcher {
+  readonly #o: DispatcherOptions
+  readonly #abort = new AbortController()
+  #stopping = false
+  #inFlight = 0
+  #results: Array<{ claimed: ClaimedDelivery; record: AttemptRecord }> = []
+  #flushing: Promise<void> | undefined
+  #wake: (() => void) | undefined
+  #hotUntil = 0
+  #advertisedUntil = 0
+  #retryTimer: NodeJS.Timeout | undefined
+  #retryAt = Number.POSITIVE_INFINITY
+  #listener: pg.PoolClient | undefined
+  #loop: Promise<void> | undefined
+  #heartbeat: NodeJS.Timeout | undefined
+
+  constructor(options: DispatcherOptions) {
+    this.#o = options
+  }
+
+  start(): void {
+    this.#loop = this.#run()
+    this.#heartbeat = setInterval(() => void this.#advertise(), 500)
+    this.#heartbeat.unref()
+  }
+
+  /** Wakes the loop now (a NOTIFY, a retry timer, the reconciler). */
+  kick(): void {
+    this.#hotUntil = Math.max(this.#hotUntil, Date.now() + HOT_MS)
+    this.#wake?.()
+  }
+
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /**
+   * Stops taking work, lets in-flight requests finish for up to shutdownTimeoutMs, then aborts
+   * the rest (their deliveries are retried at once by another worker) and writes every outcome.
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true
+    clearInterval(this.#heartbeat)
+    clearTimeout(this.#retryTimer)
+    this.#wake?.()
+    await this.#loop
+    const deadline = Date.now() + this.#o.shutdownTimeoutMs
+    while (this.#inFlight > 0 && Date.now() < deadline) {
+      await this.#nextEvent(Math.min(50, deadline - Date.now()))
+    }
+    this.#abort.abort()
+    while (this.#inFlight > 0) {
+      await this.#nextEvent(50)
+    }
+    await this.#flush()
+    this.#listener?.release()
+    this.#listener = undefined
+  }
+
+  async #run(): Promise<void> {
+    await this.#listen()
+    while (!this.#stopping) {
+      let worked = false
+      try {
+        const fannedOut = await fanOutEvents(this.#o.db, FAN_OUT_BATCH)
+        const room = this.#o.concurrency - this.#inFlight
+        const claimed =
+          room > 0
+            ? await claimDeliveries(
+                this.#o.db,
+                Math.min(room, CLAIM_BATCH),
+                this.#o.requestTimeoutMs + 30_000,
+              )
+            : []
+        for (const delivery of claimed) {
+          this.#send(delivery)
+        }
+        worked = fannedOut > 0 || claimed.length > 0
+      } catch (error) {
+        this.#o.logger.error({ err: coerceError(error) }, 'dispatcher could not reach the database; retrying')
+        await this.#nextEvent(ERROR_BACKOFF_MS)
+        continue
+      }
+      const now = Date.now()
+      if (worked) {
+        this.#hotUntil = now + HOT_MS
+        if (this.#inFlight >= this.#o.concurrency) {
+          await this.#nextEvent(this.#o.pollIntervalMs)
+        }
+      } else if (now < Math.max(this.#hotUntil, this.#advertisedUntil + GRACE_MS)) {
+        await this.#nextEvent(HOT_POLL_MS)
+      } else {
+        await this.#nextEvent(this.#o.pollIntervalMs)
+      }
+    }
+  }
+
+  /** Resolves on kick(), a finished request, or after `ms`. */
+  #nextEvent(ms: number): Promise<void> {
+    const timer = new AbortController()
+    const woken = new Promise<void>((resolve) => {
+      this.#wake = resolve
+    })
+    return Promise.race([
+      woken,
+      delay(ms, undefined, { signal: timer.signal }).catch(() => undefined),
+    ]).finally(() => {
+      timer.abort()
+      this.#wake = undefined
+    })
+  }
+
+  #send(claimed: ClaimedDelivery): void {
+    this.#inFlight++
+    attemptDelivery(claimed, { ...this.#o.attempt, signal: this.#abort.signal })
+      .then((record) => {
+        this.#results.push({ claimed, record })
+        this.#flushing ??= this.#flush().finally(() => {
+          this.#flushing = undefined
+        })
+      })
+      .catch((error: unknown) => {
+        // attemptDelivery does not throw; if it ever does, the lease expires and another try follows.
+        this.#o.logger.error({ err: coerceError(error), deliveryId: claimed.id }, 'attempt crashed')
+      })
+      .finally(() => {
+        this.#inFlight--
+        this.#wake?.()
+      })
+  }
+
+  /** Writes finished attempts, many per transaction, until none are waiting. */
+  async #flush(): Promise<void> {
+    while (this.#results.length > 0) {
+      const batch = this.#results.splice(0, FLUSH_BATCH)
+      try {
+        await recordAttempts(
+          this.#o.db,
+          batch.map((r) => r.record),
+        )
+      } catch (error) {
+        this.#o.logger.error(
+          { err: coerceError(error), count: batch.length },
+          'could not record attempts; retrying',
+        )
+        this.#results.unshift(...batch)
+        await delay(ERROR_BACKOFF_MS)
+        continue
+      }
+      for (const { claimed, record } of batch) {
+        this.#logAttempt(claimed, record)
+        if (record.nextAttemptAt) {
+          this.#armRetry(record.nextAttemptAt.getTime())
+        }
+      }
+    }
+  }
+
+  #logAttempt(claimed: ClaimedDelivery, record: AttemptRecord): void {
+    const fields = {
+      eventId: claimed.event_id,
+      deliveryId: record.deliveryId,
+      endpointId: record.endpointId ?? undefined,
+      attempt: record.attemptNo,
+      statusCode: record.statusCode ?? undefined,
+      error: record.errorCode ?? undefined,
+      durationMs: record.durationMs,
+      outcome: record.outcome,
+      nextAttemptAt: record.nextAttemptAt?.toISOString(),
+    }
+    if (record.outcome === 'dropped') {
+      this.#o.logger.warn(fields, 'delivery dropped')
+    } else {
+      this.#o.logger.info(fields, 'delivery attempt')
+    }
+  }
+
+  /** One timer, for the earliest retry this process scheduled: retries need no polling. */
+  #armRetry(at: number): void {
+    if (this.#stopping || at >= this.#retryAt) {
+      return
+    }
+    clearTimeout(this.#retryTimer)
+    this.#retryAt = at
+    this.#retryTimer = setTimeout(
+      () => {
+        this.#retryAt = Number.POSITIVE_INFINITY
+        this.kick()
+      },
+      Math.max(0, at - Date.now()),
+    )
+    this.#retryTimer.unref()
+  }
+
+  async #listen(): Promise<void> {
+    try {
+      const client = await this.#o.pool.connect()
+      client.on('notification', () => this.kick())
+      client.on('error', () => {
+        // The pool logs it; polling carries on, and the next start re-listens.
+        this.#listener = undefined
+      })
+      await client.query('listen webhooks_outbox')
+      this.#listener = client
+    } catch (error) {
+      this.#o.logger.warn({ err: coerceError(error) }, 'could not LISTEN; relying on polling')
+    }
+  }
+
+  /** While hot, promise recorders that this dispatcher polls (they skip NOTIFY meanwhile). */
+  async #advertise(): Promise<void> {
+    const hot = Date.now() < this.#hotUntil && !this.#stopping
+    try {
+      if (hot) {
+        // Set before the write commits: from then on a recorder may rely on it.
+        const until = Date.now() + ADVERTISE_MS
+        this.#advertisedUntil = until
+        await advertisePolling(this.#o.db, this.#o.poolId, new Date(until))
+      } else {
+        await advertisePolling(this.#o.db, this.#o.poolId, null)
+      }
+      if (!this.#listener && !this.#stopping) {
+        await this.#listen()
+      }
+    } catch (error) {
+      this.#o.logger.warn({ err: coerceError(error) }, 'heartbeat failed')
+    }
+  }
+}

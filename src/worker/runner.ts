@@ -1,0 +1,113 @@
+import { EventEmitter } from 'node:events'
+import type { WorkerEvents } from 'graphile-worker'
+import { run } from 'graphile-worker'
+import type pg from 'pg'
+import type { Config } from '../config.ts'
+import { createTargetGuard } from '../delivery/address-guard.ts'
+import { createHttpClient } from '../delivery/http.ts'
+import { coerceError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { workerLogger } from '../logger.ts'
+import { createSecretBox } from '../secret-box.ts'
+import { createDb, createPool } from '../store/database.ts'
+import { migrate } from '../store/migrate.ts'
+import { registerPool, unregisterPool } from '../store/worker-pools.ts'
+import { Dispatcher } from './dispatcher.ts'
+import { reconcileTask } from './reconcile.ts'
+
+export type WorkerHandle = {
+  dispatcher: Dispatcher
+  poolId: string
+  /** Graceful stop: no new work, in-flight requests finished or abandoned within the bound. */
+  stop(): Promise<void>
+  /** Settles when the worker stopped: resolves after stop(), rejects when something fatal stopped it. */
+  done: Promise<void>
+}
+
+/**
+ * Starts a worker: migrates, then runs graphile-worker (the reconciler cron) and the dispatcher
+ * on one pg pool. Anything fatal (graphile-worker's pool dying) rejects `done`; the caller
+ * should exit non-zero so a supervisor restarts it, rather than leave a worker half alive.
+ */
+export async function startWorker(
+  config: Config & { databaseUrl: string },
+  logger: Logger,
+  pool: pg.Pool = createPool(config.databaseUrl, config.poolSize, logger),
+): Promise<WorkerHandle> {
+  const db = createDb(pool)
+  await migrate(pool, logger)
+
+  let poolId: string | undefined
+  const events: WorkerEvents = new EventEmitter()
+  events.on('pool:create', ({ workerPool }) => {
+    poolId = workerPool.id
+  })
+  let dispatcher: Dispatcher | undefined
+  const runner = await run({
+    pgPool: pool,
+    concurrency: 2,
+    noHandleSignals: true,
+    logger: workerLogger(logger),
+    events,
+    taskList: { reconcile: reconcileTask(db, logger, () => dispatcher?.kick()) },
+    crontab: '* * * * * reconcile ?max=3',
+    // Completion must be awaited at shutdown, or the last job stays locked for 4 hours.
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+  })
+  if (poolId === undefined) {
+    throw new Error('graphile-worker started without announcing its pool id')
+  }
+  const id = poolId
+  await registerPool(db, id)
+
+  const http = createHttpClient({
+    timeoutMs: config.requestTimeoutMs,
+    guard: createTargetGuard(config.allowPrivateTargets),
+  })
+  dispatcher = new Dispatcher({
+    db,
+    pool,
+    poolId: id,
+    logger,
+    attempt: {
+      http,
+      box: createSecretBox(config.secretsKey, config.secretsKeyPrevious),
+      schedule: config.retrySchedule,
+    },
+    concurrency: config.concurrency,
+    requestTimeoutMs: config.requestTimeoutMs,
+    pollIntervalMs: config.pollIntervalMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+  })
+  dispatcher.start()
+  const active = dispatcher
+
+  let stopping: Promise<void> | undefined
+  const stop = () => {
+    stopping ??= (async () => {
+      await active.stop()
+      await runner.stop()
+      await unregisterPool(db, id).catch(() => undefined)
+      await http.close()
+      await pool.end()
+      logger.info({ poolId: id }, 'worker stopped')
+    })()
+    return stopping
+  }
+  // graphile-worker's promise settling (either way) while we are not stopping means its pool died.
+  const done = runner.promise.then(
+    async () => {
+      if (stopping === undefined) {
+        await stop()
+        throw new Error('graphile-worker stopped unexpectedly')
+      }
+      await stopping
+    },
+    async (error: unknown) => {
+      await stop().catch(() => undefined)
+      throw coerceError(error)
+    },
+  )
+  logger.info({ poolId: id, concurrency: config.concurrency }, 'worker started')
+  return { dispatcher: active, poolId: id, stop, done }
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../src/config.ts'
+import { formatDuration, parseDuration, parseDurationList } from '../src/duration.ts'
+
+describe('durations', () => {
+  it.each([
+    ['250ms', 250],
+    ['10s', 10_000],
+    ['1m', 60_000],
+    ['2h', 7_200_000],
+    ['1.5h', 5_400_000],
+    ['1d', 86_400_000],
+  ])('parses %s as %i ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms)
+  })
+
+  it.each(['10', '-5s', '5 minutes', '', 'ms'])('refuses %j', (text) => {
+    expect(() => parseDuration(text)).toThrow(/not a duration/)
+  })
+
+  it('parses the default retry schedule', () => {
+    expect(parseDurationList('1m,5m,30m,2h,12h')).toEqual([60_000, 300_000, 1_800_000, 7_200_000, 43_200_000])
+  })
+
+  it('formats with the largest whole unit', () => {
+    expect([300_000, 7_200_000, 1_500, 50].map(formatDuration)).toEqual(['5m', '2h', '1500ms', '50ms'])
+  })
+})
+
+describe('loadConfig', () => {
+  it('applies the contract defaults when nothing is set', () => {
+    const config = loadConfig({})
+    expect(config.retrySchedule).toEqual([60_000, 300_000, 1_800_000, 7_200_000, 43_200_000])
+    expect(config.requestTimeoutMs).toBe(10_000)
+    expect(config.allowPrivateTargets).toEqual({ all: false, cidrs: [] })
+    expect(config.databaseUrl).toBeUndefined()
+    expect(Object.isFrozen(config)).toBe(true)
+  })
+
+  it('accepts short test schedules and unit-bearing timeouts', () => {
+    const config = loadConfig({ WEBHOOK_RETRY_SCHEDULE: '50ms,50ms', WEBHOOK_REQUEST_TIMEOUT: '1s' })
+    expect(config.retrySchedule).toEqual([50, 50])
+    expect(config.requestTimeoutMs).toBe(1000)
+  })
+
+  it.each([
+    ['DATABASE_URL', 'not a url'],
+    ['DATABASE_URL', 'http://example.com/db'],
+    ['WEBHOOK_RETRY_SCHEDULE', '1m,,5m'],
+    ['WEBHOOK_RETRY_SCHEDULE', '1m,0s'],
+    ['WEBHOOK_REQUEST_TIMEOUT', '-5s'],
+    ['WEBHOOK_REQUEST_TIMEOUT', '10'],
+    ['WORKER_CONCURRENCY', '0'],
+    ['WORKER_CONCURRENCY', 'lots'],
+    ['WEBHOOK_ALLOW_PRIVATE_TARGETS', 'maybe'],
+    ['WEBHOOK_SECRETS_KEY', 'c2hvcnQ='],
+    ['LOG_LEVEL', 'loud'],
+  ])('stops on %s=%j with a message naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `))
+  })
+
+  it('names every bad variable at once', () => {
+    expect(() => loadConfig({ WEBHOOK_REQUEST_TIMEOUT: '-1s', WORKER_CONCURRENCY: 'x' })).toThrow(
+      /WEBHOOK_REQUEST_TIMEOUT[\s\S]*WORKER_CONCURRENCY/,
+    )
+  })
+
+  it('requires a secrets key in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/WEBHOOK_SECRETS_KEY: is required/)
+  })
+
+  it('reads an allowlist of private CIDRs', () => {
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8, ::1/128' }).allowPrivateTargets).toEqual(
+      {
+        all: false,
+        cidrs: ['127.0.0.0/8', '::1/128'],
+      },
+    )
+  })
+})

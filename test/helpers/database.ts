@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { inject } from 'vitest'
+import type { Db } from '../../src/store/database.ts'
+import { createDb, createPool } from '../../src/store/database.ts'
+
+export type TestDb = { url: string; pool: pg.Pool; db: Db; drop(): Promise<void> }
+
+/** A fresh database cloned from the migrated template; drop() removes it. */
+export async function createTestDatabase(): Promise<TestDb> {
+  const adminUrl = inject('adminUrl')
+  const name = `iwt_${process.pid}_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  try {
+    await admin.query(
+      `create database ${pg.escapeIdentifier(name)} template ${pg.escapeIdentifier(inject('templateDb'))}`,
+    )
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  const pool = createPool(url.toString(), 8)
+  const db = createDb(pool)
+  return {
+    url: url.toString(),
+    pool,
+    db,
+    async drop() {
+      await db.destroy()
+      const dropper = new pg.Client({ connectionString: adminUrl })
+      await dropper.connect()
+      await dropper.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`)
+      await dropper.end()
+    },
+  }
+}
