@@ -12,7 +12,7 @@ declare module 'vitest' {
   }
 }
 
-export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+export const ADMIN_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
 /** Test databases are named iwt_<pid>_<random>: leftovers of runs whose process died are dropped. */
 async function dropLeftovers(admin: pg.Client): Promise<void> {

@@ -15,7 +15,7 @@ export async function startTestWorker(
     WEBHOOK_REQUEST_TIMEOUT: '500ms',
     WEBHOOK_SHUTDOWN_TIMEOUT: '1s',
     WEBHOOK_POLL_INTERVAL: '100ms',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     ...env,
   })
   return startWorker({ ...config, databaseUrl: testDb.url }, createLogger(config.logLevel))
