@@ -48,7 +48,7 @@ returns void
 language plpgsql as $$
 declare
   c webhooks.collections;
-  event_id text;
+  new_event_id text;
 begin
   update webhooks.collections as col
   set completed = col.completed + (count_collection_child.status = 'completed')::int,
@@ -71,13 +71,13 @@ begin
     return;
   end if;
 
-  event_id := webhooks.new_id('evt');
+  new_event_id := webhooks.new_id('evt');
   insert into webhooks.events (id, org_id, type, subject_id, webhook_url, data, created_at)
-  values (event_id, c.org_id, 'collection.completed', c.id, c.webhook_url,
+  values (new_event_id, c.org_id, 'collection.completed', c.id, c.webhook_url,
     json_build_object('id', c.id, 'status', 'completed', 'template_id', c.template_id,
       'children', json_build_object('total', c.child_count, 'completed', c.completed, 'failed', c.failed)),
     date_trunc('second', now()));
-  update webhooks.collections col set event_id = count_collection_child.event_id, completed_at = now()
+  update webhooks.collections col set event_id = new_event_id, completed_at = now()
   where col.org_id = c.org_id and col.id = c.id;
 end $$;
 

@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { AttemptOutcome, Db, DeliveryStatus } from './database.ts'
+import { disableEndpoints } from './endpoints.ts'
 
 /** A delivery leased to this worker for one attempt, with everything needed to send it. */
 export type ClaimedDelivery = {
@@ -140,15 +141,8 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
           outcome = excluded.outcome, retry_at = excluded.retry_at
         where webhooks.attempts.outcome = 'lost'`.execute(trx)
 
-    const gone = [
-      ...new Set(records.filter((r) => r.disableEndpoint && r.endpointId).map((r) => r.endpointId)),
-    ]
-    if (gone.length > 0) {
-      await sql`
-        update webhooks.endpoints
-        set enabled = false, disabled_at = now(), updated_at = now(),
-          disabled_reason = 'the endpoint answered 410 Gone'
-        where id = any(${gone}::text[]) and enabled`.execute(trx)
-    }
+    const gone = records.flatMap((r) => (r.disableEndpoint && r.endpointId !== null ? [r.endpointId] : []))
+    // Same transaction as the attempt rows: the endpoint's other pending deliveries drop with it.
+    await disableEndpoints(trx, gone, 'the endpoint answered 410 Gone')
   })
 }

@@ -1,0 +1,211 @@
+import { generateSecret } from '../delivery/sign.ts'
+import { WebhookError } from '../errors.ts'
+import type { Db } from '../store/database.ts'
+import type { EndpointSummary } from '../store/endpoints.ts'
+import {
+  createEndpoint,
+  deleteEndpoint,
+  disableEndpoint,
+  enableEndpoint,
+  findEndpoint,
+  listEndpoints,
+  rotateEndpointSecret,
+} from '../store/endpoints.ts'
+import { withContext } from './context.ts'
+import type { Command, Io } from './io.ts'
+import { CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
+import { printSecret } from './secrets.ts'
+
+const usage = `imtegrate-webhooks endpoints <action> [options]
+
+  create --org ORG --url URL [--events TYPES] [--description TEXT] [--json]
+      register an org-level endpoint; prints its id and its whsec_ secret, which is
+      shown only this once. TYPES is a comma-separated list of event types
+      (image.completed, image.failed, video.completed, video.failed, collection.completed)
+      or families of them (video.*); without --events it receives every event of its org
+  list [--org ORG] [--json]
+      the endpoints that were not deleted (never their secrets)
+  disable EP [--reason TEXT] [--json]
+      send EP nothing new, and drop its pending retries (replay them later if needed)
+  enable EP [--json]
+      send to EP again; deliveries dropped meanwhile stay dropped until replayed
+  delete EP [--json]
+      disable EP for good and hide it from list; its delivery history stays
+  rotate-secret EP [--json]
+      give EP a new secret, printed once; the old one keeps signing beside it
+      (webhook-signature) for WEBHOOK_SECRET_ROTATION_GRACE (default 24h)`
+
+type Action = (args: string[], io: Io) => Promise<void>
+
+const actions: Record<string, Action> = {
+  create: createAction,
+  list: listAction,
+  disable: disableAction,
+  enable: enableAction,
+  delete: deleteAction,
+  'rotate-secret': rotateAction,
+}
+
+export const endpointsCommand: Command = {
+  usage,
+  async run(args, io) {
+    const [name, ...rest] = args
+    const action = name === undefined ? undefined : actions[name]
+    if (action === undefined) {
+      throw new UsageError(name === undefined ? 'missing action' : `unknown action: ${name}`)
+    }
+    await action(rest, io)
+  },
+}
+
+/** `a, b,,c` -> ['a', 'b', 'c'], without repeats; which types exist is checked in SQL. */
+export function splitEventTypes(text: string): string[] {
+  const types = [
+    ...new Set(
+      text
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    ),
+  ]
+  if (types.length === 0) {
+    throw new UsageError('--events needs at least one event type (leave it out to receive every type)')
+  }
+  return types
+}
+
+async function createAction(args: string[], io: Io): Promise<void> {
+  const { values } = parse(args, {
+    org: { type: 'string' },
+    url: { type: 'string' },
+    events: { type: 'string' },
+    description: { type: 'string' },
+    json: { type: 'boolean' },
+  })
+  const orgId = required(values.org, '--org')
+  const url = required(values.url, '--url')
+  const eventTypes = values.events === undefined ? null : splitEventTypes(values.events)
+  const secret = generateSecret()
+  const id = await withContext(io, async ({ db, box }) => {
+    try {
+      return await createEndpoint(db, {
+        orgId,
+        url,
+        sealedSecret: box.seal(secret),
+        eventTypes,
+        description: values.description ?? null,
+      })
+    } catch (error) {
+      if (error instanceof WebhookError && error.code === 'INVALID_ARGUMENT') {
+        throw new UsageError(error.message, { cause: error })
+      }
+      throw error
+    }
+  })
+  if (values.json === true) {
+    printJson(io, { id, org_id: orgId, url, event_types: eventTypes, secret })
+    return
+  }
+  printSecret(io, false, { id, org_id: orgId, url, events: eventTypes?.join(',') ?? 'all', secret })
+}
+
+async function listAction(args: string[], io: Io): Promise<void> {
+  const { values } = parse(args, { org: { type: 'string' }, json: { type: 'boolean' } })
+  const endpoints = await withContext(io, ({ db }) => listEndpoints(db, values.org))
+  if (values.json === true) {
+    printJson(io, endpoints)
+    return
+  }
+  const rows = endpoints.map((ep) => ({
+    ...ep,
+    events: ep.event_types?.join(',') ?? 'all',
+    state: ep.enabled ? 'enabled' : `disabled: ${ep.disabled_reason ?? 'no reason given'}`,
+  }))
+  printTable(io, rows, ['id', 'org_id', 'url', 'events', 'state', 'description'])
+}
+
+/** The endpoint named by the one positional argument; unknown or deleted ids are command errors. */
+async function existing(db: Db, id: string): Promise<EndpointSummary> {
+  const endpoint = await findEndpoint(db, id)
+  if (endpoint === undefined) {
+    throw new CommandError(`no endpoint ${id}`)
+  }
+  if (endpoint.deleted_at !== null) {
+    throw new CommandError(`endpoint ${id} was deleted at ${endpoint.deleted_at.toISOString()}`)
+  }
+  return endpoint
+}
+
+/** The one positional argument: an endpoint id. */
+function endpointId(positionals: string[]): string {
+  const [id] = positionals
+  if (id === undefined) {
+    throw new UsageError('missing endpoint id (ep_…)')
+  }
+  return id
+}
+
+function endpointArg(args: string[]) {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } }, 1)
+  return { id: endpointId(positionals), json: values.json === true }
+}
+
+function report(io: Io, json: boolean, result: Record<string, unknown>, text: string): void {
+  if (json) {
+    printJson(io, result)
+  } else {
+    io.out(text)
+  }
+}
+
+async function disableAction(args: string[], io: Io): Promise<void> {
+  const { values, positionals } = parse(args, { reason: { type: 'string' }, json: { type: 'boolean' } }, 1)
+  const id = endpointId(positionals)
+  const reason = values.reason ?? 'disabled by an operator'
+  if (reason.trim() === '' || reason.length > 500) {
+    throw new UsageError('--reason must be 1 to 500 characters')
+  }
+  const { endpoint, dropped } = await withContext(io, async ({ db }) => {
+    const endpoint = await existing(db, id)
+    return { endpoint, dropped: await disableEndpoint(db, id, reason) }
+  })
+  const was = endpoint.enabled ? '' : ' (it was already disabled)'
+  report(
+    io,
+    values.json === true,
+    { id, enabled: false, dropped },
+    `disabled ${id}${was}; dropped ${dropped} pending deliveries`,
+  )
+}
+
+async function enableAction(args: string[], io: Io): Promise<void> {
+  const { id, json } = endpointArg(args)
+  await withContext(io, async ({ db }) => {
+    await existing(db, id)
+    if (!(await enableEndpoint(db, id))) {
+      throw new CommandError(`endpoint ${id} was deleted meanwhile`)
+    }
+  })
+  report(io, json, { id, enabled: true }, `enabled ${id}`)
+}
+
+async function deleteAction(args: string[], io: Io): Promise<void> {
+  const { id, json } = endpointArg(args)
+  const dropped = await withContext(io, async ({ db }) => {
+    await existing(db, id)
+    return deleteEndpoint(db, id)
+  })
+  report(io, json, { id, deleted: true, dropped }, `deleted ${id}; dropped ${dropped} pending deliveries`)
+}
+
+async function rotateAction(args: string[], io: Io): Promise<void> {
+  const { id, json } = endpointArg(args)
+  const secret = generateSecret()
+  await withContext(io, async ({ db, box, config }) => {
+    await existing(db, id)
+    if (!(await rotateEndpointSecret(db, id, box.seal(secret), config.rotationGraceMs))) {
+      throw new CommandError(`endpoint ${id} was deleted meanwhile`)
+    }
+  })
+  printSecret(io, json, { id, secret })
+}

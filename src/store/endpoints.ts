@@ -1,0 +1,177 @@
+import { sql } from 'kysely'
+import { sqlState, WebhookError } from '../errors.ts'
+import type { Db, Trx } from './database.ts'
+
+/** An endpoint as operators see it: never its secrets. */
+export type EndpointSummary = {
+  id: string
+  org_id: string
+  url: string
+  description: string | null
+  /** null: every event type of the org. */
+  event_types: string[] | null
+  enabled: boolean
+  disabled_reason: string | null
+  disabled_at: Date | null
+  deleted_at: Date | null
+  created_at: Date
+  /** Until when the previous secret still signs beside the current one, if it does. */
+  previous_secret_expires_at: Date | null
+}
+
+export type NewEndpoint = {
+  orgId: string
+  url: string
+  /** The secret as stored: sealed by the application's SecretBox. */
+  sealedSecret: string
+  eventTypes: readonly string[] | null
+  description: string | null
+}
+
+/**
+ * Registers an endpoint through webhooks.create_endpoint, where the rules for its URL and
+ * event types live. Returns its id (`ep_…`); bad arguments throw INVALID_ARGUMENT.
+ */
+export async function createEndpoint(db: Db, endpoint: NewEndpoint): Promise<string> {
+  try {
+    const { rows } = await sql<{ id: string }>`select webhooks.create_endpoint(
+      org_id => ${endpoint.orgId}, url => ${endpoint.url}, secret => ${endpoint.sealedSecret},
+      event_types => ${endpoint.eventTypes === null ? null : [...endpoint.eventTypes]}::text[],
+      description => ${endpoint.description}) as id`.execute(db)
+    const id = rows[0]?.id
+    if (id === undefined) {
+      throw new Error('webhooks.create_endpoint returned no id')
+    }
+    return id
+  } catch (error) {
+    if (sqlState(error) === '22023') {
+      throw new WebhookError('INVALID_ARGUMENT', (error as Error).message, { cause: error })
+    }
+    throw error
+  }
+}
+
+function selectSummaries(db: Db) {
+  return db
+    .selectFrom('webhooks.endpoints')
+    .select([
+      'id',
+      'org_id',
+      'url',
+      'description',
+      'event_types',
+      'enabled',
+      'disabled_reason',
+      'disabled_at',
+      'deleted_at',
+      'created_at',
+      sql<Date | null>`case when previous_expires_at > now() then previous_expires_at end`.as(
+        'previous_secret_expires_at',
+      ),
+    ])
+}
+
+/** The endpoints that were not deleted, of one org or of all, oldest first. */
+export async function listEndpoints(db: Db, orgId?: string): Promise<EndpointSummary[]> {
+  let query = selectSummaries(db).where('deleted_at', 'is', null)
+  if (orgId !== undefined) {
+    query = query.where('org_id', '=', orgId)
+  }
+  return query.orderBy('id').execute()
+}
+
+/** One endpoint, deleted or not; undefined when the id is unknown. */
+export async function findEndpoint(db: Db, id: string): Promise<EndpointSummary | undefined> {
+  return selectSummaries(db).where('id', '=', id).executeTakeFirst()
+}
+
+/**
+ * Disables endpoints and, in the caller's transaction, drops their pending deliveries (their
+ * retries stop; an operator can replay them). Endpoints already disabled keep their first
+ * reason. A delivery in flight finishes its attempt; if it needs another, it is dropped
+ * without sending when it falls due (claimDeliveries sees the endpoint inactive).
+ */
+export async function disableEndpoints(
+  trx: Trx,
+  ids: readonly string[],
+  reason: string,
+): Promise<{ disabled: string[]; dropped: number }> {
+  if (ids.length === 0) {
+    return { disabled: [], dropped: 0 }
+  }
+  const list = [...new Set(ids)]
+  const disabled = await trx
+    .updateTable('webhooks.endpoints')
+    .set({ enabled: false, disabled_at: sql`now()`, disabled_reason: reason, updated_at: sql`now()` })
+    .where('id', 'in', list)
+    .where('enabled', '=', true)
+    .returning('id')
+    .execute()
+  const dropped = await trx
+    .updateTable('webhooks.deliveries')
+    .set({
+      status: 'dropped',
+      dropped_at: sql`now()`,
+      next_attempt_at: null,
+      last_error: `endpoint_disabled: ${reason}`,
+      updated_at: sql`now()`,
+    })
+    .where('endpoint_id', 'in', list)
+    .where('status', '=', 'pending')
+    .executeTakeFirst()
+  return { disabled: disabled.map((row) => row.id), dropped: Number(dropped.numUpdatedRows) }
+}
+
+/** Disables one endpoint (see disableEndpoints); returns how many pending deliveries were dropped. */
+export async function disableEndpoint(db: Db, id: string, reason: string): Promise<number> {
+  return db.transaction().execute(async (trx) => (await disableEndpoints(trx, [id], reason)).dropped)
+}
+
+/** Soft delete: the endpoint is disabled for good and hidden from lists; history stays. */
+export async function deleteEndpoint(db: Db, id: string): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const { dropped } = await disableEndpoints(trx, [id], 'the endpoint was deleted')
+    await trx
+      .updateTable('webhooks.endpoints')
+      .set({ deleted_at: sql`now()`, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .execute()
+    return dropped
+  })
+}
+
+/** Enables a disabled endpoint; dropped deliveries stay dropped until replayed. False if deleted or unknown. */
+export async function enableEndpoint(db: Db, id: string): Promise<boolean> {
+  const result = await db
+    .updateTable('webhooks.endpoints')
+    .set({ enabled: true, disabled_at: null, disabled_reason: null, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) === 1
+}
+
+/**
+ * Replaces an endpoint's secret; the old one keeps signing (beside the new one, in
+ * webhook-signature) for `graceMs`. False if the endpoint is deleted or unknown.
+ */
+export async function rotateEndpointSecret(
+  db: Db,
+  id: string,
+  sealed: string,
+  graceMs: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('webhooks.endpoints')
+    .set({
+      previous_secret: sql`secret`,
+      previous_expires_at: sql`now() + ${graceMs} * interval '1 millisecond'`,
+      secret: sealed,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) === 1
+}

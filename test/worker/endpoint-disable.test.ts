@@ -1,0 +1,179 @@
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { recordRenderStatus } from '../../src/outbox/record.ts'
+import type { WorkerHandle } from '../../src/worker/runner.ts'
+import type { CliResult } from '../helpers/cli.ts'
+import { runCli, runCliJson } from '../helpers/cli.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+import type { Receiver } from '../helpers/receiver.ts'
+import { startReceiver } from '../helpers/receiver.ts'
+import { startTestWorker } from '../helpers/worker.ts'
+
+let testDb: TestDb
+let receiver: Receiver
+let worker: WorkerHandle
+
+beforeAll(async () => {
+  testDb = await createTestDatabase()
+  receiver = await startReceiver()
+  // A request timeout long enough for a test to disable an endpoint while a request hangs.
+  worker = await startTestWorker(testDb, { WEBHOOK_REQUEST_TIMEOUT: '3s' })
+  await testDb.db
+    .insertInto('webhooks.org_secrets')
+    .values({ org_id: 'org_d', secret: 'whsec_test' })
+    .execute()
+})
+
+afterAll(async () => {
+  await worker?.stop()
+  await receiver?.close()
+  await testDb?.drop()
+})
+
+/** An answer that postpones the retry by an hour, leaving the delivery pending meanwhile. */
+const LATER = { status: 503, headers: { 'retry-after': '3600' } }
+
+/** A delivery whose first attempt failed and whose retry is an hour away. */
+const WAITING = { status: 'pending', failures: 1 }
+
+const arrivals = (path: string) => receiver.requests.filter((r) => r.path === path)
+
+async function createEndpoint(path: string) {
+  const argv = ['endpoints', 'create', '--org', 'org_d', '--url', receiver.url(path)]
+  return (await runCliJson<{ id: string }>(testDb, argv)).id
+}
+
+let seq = 0
+async function record(webhookUrl: string | null = null): Promise<string> {
+  const eventId = await testDb.db.transaction().execute((trx) =>
+    recordRenderStatus(trx, {
+      orgId: 'org_d',
+      renderId: `img_d${++seq}`,
+      kind: 'image',
+      status: 'completed',
+      webhookUrl,
+    }),
+  )
+  return eventId as string
+}
+
+async function deliveryTo(eventId: string, endpointId: string) {
+  return testDb.db
+    .selectFrom('webhooks.deliveries')
+    .selectAll()
+    .where('event_id', '=', eventId)
+    .where('endpoint_id', '=', endpointId)
+    .executeTakeFirstOrThrow()
+}
+
+async function attemptsOf(deliveryId: string) {
+  const { rows } = await sql<{ status_code: number | null; error_code: string | null; outcome: string }>`
+    select status_code, error_code, outcome from webhooks.attempts
+    where delivery_id = ${deliveryId} order by attempt_no`.execute(testDb.db)
+  return rows
+}
+
+describe('disabling an endpoint', () => {
+  it('drops its pending retry, which is never sent', async () => {
+    receiver.on('/pending', (n) => (n === 1 ? LATER : { status: 200 }))
+    const ep = await createEndpoint('/pending')
+    const eventId = await record()
+    await vi.waitFor(async () => expect(await deliveryTo(eventId, ep)).toMatchObject(WAITING), {
+      timeout: 10_000,
+    })
+
+    const disabled = await runCliJson(testDb, ['endpoints', 'disable', ep, '--reason', 'paused by customer'])
+    expect(disabled).toEqual({ id: ep, enabled: false, dropped: 1 })
+    const dropped = await deliveryTo(eventId, ep)
+    expect(dropped).toMatchObject({
+      status: 'dropped',
+      last_error: 'endpoint_disabled: paused by customer',
+      next_attempt_at: null,
+    })
+
+    // Even once its retry would have been due, and with the endpoint enabled again, the dropped
+    // delivery stays dropped: a marker sent to the same endpoint arrives, it does not.
+    await sql`update webhooks.deliveries set next_attempt_at = now() where id = ${dropped.id}`.execute(
+      testDb.db,
+    )
+    expect((await runCli(testDb, ['endpoints', 'enable', ep])).code).toBe(0)
+    const marker = await record()
+    await vi.waitFor(() => expect(arrivals('/pending')).toHaveLength(2), { timeout: 10_000 })
+    expect(arrivals('/pending')[1]?.headers['x-imtegrate-delivery-id']).toBe(
+      (await deliveryTo(marker, ep)).id,
+    )
+    expect(
+      arrivals('/pending').filter((r) => r.headers['x-imtegrate-delivery-id'] === dropped.id),
+    ).toHaveLength(1)
+    expect(await deliveryTo(eventId, ep)).toMatchObject({ status: 'dropped', attempts: 1 })
+    expect(await attemptsOf(dropped.id)).toEqual([
+      { status_code: 503, error_code: 'http_503', outcome: 'retrying' },
+    ])
+  })
+
+  it('while an attempt is in flight stops the retry that attempt would need, sending nothing more', async () => {
+    const ep = await createEndpoint('/in-flight')
+    let disabling: Promise<CliResult> | undefined
+    receiver.on('/in-flight', () => {
+      disabling ??= runCli(testDb, ['endpoints', 'disable', ep])
+      return 'hang'
+    })
+    const eventId = await record()
+    await vi.waitFor(async () => expect((await deliveryTo(eventId, ep)).status).toBe('dropped'), {
+      timeout: 10_000,
+    })
+    expect((await disabling)?.code).toBe(0)
+    const delivery = await deliveryTo(eventId, ep)
+    expect(delivery.last_error).toMatch(/^endpoint_disabled: /)
+    expect(arrivals('/in-flight')).toHaveLength(1)
+    expect(await attemptsOf(delivery.id)).toEqual([
+      { status_code: null, error_code: 'timeout', outcome: 'retrying' },
+      { status_code: null, error_code: 'endpoint_disabled', outcome: 'dropped' },
+    ])
+  })
+})
+
+describe('a 410 Gone answer from an endpoint', () => {
+  it('disables it with a reason and drops its other pending deliveries', async () => {
+    receiver.on('/gone', (n) => (n === 1 ? LATER : { status: 410, body: 'no such hook' }))
+    const ep = await createEndpoint('/gone')
+    const first = await record()
+    await vi.waitFor(async () => expect(await deliveryTo(first, ep)).toMatchObject(WAITING), {
+      timeout: 10_000,
+    })
+    const second = await record()
+    await vi.waitFor(async () => expect((await deliveryTo(second, ep)).status).toBe('dropped'), {
+      timeout: 10_000,
+    })
+
+    const endpoint = await testDb.db
+      .selectFrom('webhooks.endpoints')
+      .selectAll()
+      .where('id', '=', ep)
+      .executeTakeFirstOrThrow()
+    expect(endpoint).toMatchObject({ enabled: false, disabled_reason: 'the endpoint answered 410 Gone' })
+    expect(endpoint.disabled_at).not.toBeNull()
+    expect(await deliveryTo(second, ep)).toMatchObject({
+      last_status_code: 410,
+      last_error: 'http_410: the receiver answered 410',
+    })
+    expect(await deliveryTo(first, ep)).toMatchObject({
+      status: 'dropped',
+      last_error: 'endpoint_disabled: the endpoint answered 410 Gone',
+      next_attempt_at: null,
+    })
+
+    // Later events of the org go elsewhere, never to it.
+    const later = await record(receiver.url('/gone-marker'))
+    await vi.waitFor(() => expect(arrivals('/gone-marker')).toHaveLength(1), { timeout: 10_000 })
+    const toGone = await testDb.db
+      .selectFrom('webhooks.deliveries')
+      .select('id')
+      .where('event_id', '=', later)
+      .where('endpoint_id', '=', ep)
+      .execute()
+    expect(toGone).toEqual([])
+    expect(arrivals('/gone')).toHaveLength(2)
+  })
+})
