@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 import { WebhookError } from '../errors.ts'
+import { deliveriesCommand } from './deliveries.ts'
+import { endpointsCommand } from './endpoints.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, processIo, UsageError } from './io.ts'
 import { migrateCommand } from './migrate.ts'
+import { replayCommand } from './replay.ts'
 import { secretsCommand } from './secrets.ts'
 import { workerCommand } from './worker.ts'
 
@@ -10,6 +13,9 @@ const commands: Record<string, Command> = {
   migrate: migrateCommand,
   worker: workerCommand,
   secrets: secretsCommand,
+  deliveries: deliveriesCommand,
+  replay: replayCommand,
+  endpoints: endpointsCommand,
 }
 
 const usage = `imtegrate-webhooks <command> [options]
@@ -18,6 +24,9 @@ Commands:
   migrate       install or upgrade the database schema
   worker        run the webhook worker
   secrets       create or rotate an org's render-webhook secret
+  deliveries    list deliveries, or show one with all of its attempts
+  replay        send dropped (or delivered) deliveries again, by delivery, event, endpoint or org
+  endpoints     register, list, disable, enable, delete org endpoints; rotate their secrets
 
 Run \`imtegrate-webhooks <command> --help\` for a command's options.`
 

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest'
+import { UsageError } from '../../src/cli/io.ts'
+import { formatProgress } from '../../src/cli/progress.ts'
+import { parseRange, parseTime } from '../../src/cli/time.ts'
+
+const now = new Date('2026-05-04T12:00:00Z')
+
+describe('parseTime', () => {
+  it.each([
+    ['2026-05-01T10:00:00Z', '2026-05-01T10:00:00.000Z'],
+    ['2026-05-01T10:00:00.250+02:00', '2026-05-01T08:00:00.250Z'],
+    ['2026-05-01', '2026-05-01T00:00:00.000Z'],
+    ['24h', '2026-05-03T12:00:00.000Z'],
+    ['7d', '2026-04-27T12:00:00.000Z'],
+    ['90m', '2026-05-04T10:30:00.000Z'],
+  ])('reads %s as %s', (text, expected) => {
+    expect(parseTime(text, '--since', now).toISOString()).toBe(expected)
+  })
+
+  it.each(['yesterday', '24', '2026-13-45', '', '-1h'])(
+    'refuses %j as a usage error naming the flag',
+    (text) => {
+      expect(() => parseTime(text, '--until', now)).toThrow(UsageError)
+      expect(() => parseTime(text, '--until', now)).toThrow(/^--until must be an ISO timestamp/)
+    },
+  )
+})
+
+describe('parseRange', () => {
+  it('keeps only the bounds given, and refuses an empty range', () => {
+    expect(parseRange(undefined, undefined, now)).toEqual({})
+    expect(parseRange('2h', undefined, now)).toEqual({ since: new Date('2026-05-04T10:00:00Z') })
+    expect(() => parseRange('1h', '2h', now)).toThrow('--since must be before --until')
+  })
+})
+
+describe('formatProgress', () => {
+  it.each([
+    [0, 10, `replayed 0/10 [>${' '.repeat(29)}]`],
+    [5, 10, `replayed 5/10 [${'='.repeat(15)}>${' '.repeat(14)}]`],
+    [10, 10, `replayed 10/10 [${'='.repeat(30)}]`],
+    [0, 0, `replayed 0/0 [${'='.repeat(30)}]`],
+  ])('draws %i of %i', (done, total, expected) => {
+    expect(formatProgress('replayed', done, total)).toBe(expected)
+  })
+})
