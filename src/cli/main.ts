@@ -63,5 +63,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 }
 
 if (import.meta.main) {
+  // `… | head` closes the pipe early: that is the reader's choice, not a failure.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') {
+      process.exit(process.exitCode ?? 0)
+    }
+    throw error
+  })
   process.exitCode = await main(process.argv.slice(2))
 }
