@@ -40,7 +40,8 @@ export async function claimDeliveries(db: Db, limit: number, leaseMs: number): P
       where status = 'in_flight' and lease_until < now()
       order by lease_until limit ${limit} for update skip locked
     ), due as (
-      select id from due_now union all select id from expired
+      -- Due work first; expired leases fill what room is left, so a claim never exceeds limit.
+      select id from due_now union all select id from expired limit ${limit}
     ), lost as (
       insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
         duration_ms, error_code, error_message, outcome)
