@@ -72,6 +72,7 @@ const envSchema = z.object({
   WEBHOOK_REQUEST_TIMEOUT: duration(1, 300_000).default(10_000),
   WEBHOOK_SHUTDOWN_TIMEOUT: duration(0, 600_000).default(15_000),
   WEBHOOK_POLL_INTERVAL: duration(10, 60_000).default(1_000),
+  WEBHOOK_LEASE_MARGIN: duration(100, 600_000).default(30_000),
   WEBHOOK_SECRET_ROTATION_GRACE: duration(0, 7 * 86_400_000).default(86_400_000),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: privateTargets.default({ all: false, cidrs: [] }),
   WEBHOOK_SECRETS_KEY: secretsKey.optional(),
@@ -89,6 +90,8 @@ export type Config = Readonly<{
   requestTimeoutMs: number
   shutdownTimeoutMs: number
   pollIntervalMs: number
+  /** A claimed delivery is leased for requestTimeoutMs + this; past the lease it counts as lost. */
+  leaseMarginMs: number
   rotationGraceMs: number
   allowPrivateTargets: Readonly<{ all: boolean; cidrs: readonly string[] }>
   secretsKey: string | undefined
@@ -126,6 +129,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requestTimeoutMs: e.WEBHOOK_REQUEST_TIMEOUT,
     shutdownTimeoutMs: e.WEBHOOK_SHUTDOWN_TIMEOUT,
     pollIntervalMs: e.WEBHOOK_POLL_INTERVAL,
+    leaseMarginMs: e.WEBHOOK_LEASE_MARGIN,
     rotationGraceMs: e.WEBHOOK_SECRET_ROTATION_GRACE,
     allowPrivateTargets: Object.freeze({
       all: e.WEBHOOK_ALLOW_PRIVATE_TARGETS.all,

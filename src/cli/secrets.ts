@@ -3,18 +3,25 @@ import { createOrgSecret, rotateOrgSecret } from '../store/secrets.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, parse, printJson, required, UsageError } from './io.ts'
+import { reencryptCommand } from './secrets-reencrypt.ts'
 
 const usage = `imtegrate-webhooks secrets <create|rotate> --org ORG [--json]
+       imtegrate-webhooks secrets reencrypt [--json]
 
   create   make the org's render-webhook secret, which signs deliveries to renders' own
            webhook_url; it is printed once and cannot be shown again
   rotate   replace it; the old secret keeps signing beside the new one (webhook-signature)
-           for WEBHOOK_SECRET_ROTATION_GRACE (default 24h)`
+           for WEBHOOK_SECRET_ROTATION_GRACE (default 24h)
+  reencrypt  re-seal every stored org and endpoint secret under WEBHOOK_SECRETS_KEY after a
+           key rotation (see docs/secrets.md)`
 
 export const secretsCommand: Command = {
   usage,
   async run(args, io) {
     const [action, ...rest] = args
+    if (action === 'reencrypt') {
+      return reencryptCommand.run(rest, io)
+    }
     const { values } = parse(rest, { org: { type: 'string' }, json: { type: 'boolean' } })
     const orgId = required(values.org, '--org')
     if (action !== 'create' && action !== 'rotate') {

@@ -4,7 +4,7 @@ import { createLogger } from '../logger.ts'
 import { startEmbeddedPostgres } from '../worker/embedded-postgres.ts'
 import { startWorker } from '../worker/runner.ts'
 import type { Command } from './io.ts'
-import { parse } from './io.ts'
+import { CommandError, parse } from './io.ts'
 
 export const workerCommand: Command = {
   usage: `imtegrate-webhooks worker
@@ -47,10 +47,11 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
     try {
       await worker.done
     } catch (error) {
-      logger.fatal({ err: coerceError(error) }, 'worker failed')
+      const err = coerceError(error)
+      logger.fatal({ err }, 'worker failed')
       await embedded?.stop()
-      process.exitCode = 1
-      return
+      // Exit 1, so a supervisor restarts the worker rather than leave it half alive.
+      throw new CommandError(`the worker stopped: ${err.message}`, { cause: err })
     }
     await embedded?.stop()
   },

@@ -10,17 +10,28 @@ export async function registerPool(db: Db, poolId: string): Promise<void> {
     .execute()
 }
 
-/** The heartbeat: the pool is alive, and polls the outbox until `until` (null: idle). */
+/**
+ * The heartbeat: the pool is alive, and polls the outbox until `until` (null: idle). An upsert:
+ * a pool whose row was reaped while it could not reach the database (a long outage) beats again.
+ */
 export async function advertisePolling(db: Db, poolId: string, until: Date | null): Promise<void> {
   await db
-    .updateTable('webhooks.worker_pools')
-    .set({ heartbeat_at: sql`now()`, polling_until: until })
-    .where('id', '=', poolId)
+    .insertInto('webhooks.worker_pools')
+    .values({ id: poolId, hostname: hostname(), pid: process.pid, polling_until: until })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: sql`now()`, polling_until: until }))
     .execute()
 }
 
+/**
+ * Forgets a pool that stopped. A pool that still holds graphile-worker jobs (it stopped on a
+ * fatal error, mid-completion) keeps its row: its heartbeat has stopped, so the reconciler frees
+ * those jobs within a minute instead of graphile-worker's 4 hours.
+ */
 export async function unregisterPool(db: Db, poolId: string): Promise<void> {
-  await db.deleteFrom('webhooks.worker_pools').where('id', '=', poolId).execute()
+  await sql`
+    delete from webhooks.worker_pools
+    where id = ${poolId}
+      and not exists (select 1 from graphile_worker.jobs where locked_by = ${poolId})`.execute(db)
 }
 
 /**

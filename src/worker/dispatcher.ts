@@ -9,6 +9,7 @@ import type { AttemptRecord, ClaimedDelivery } from '../store/deliveries.ts'
 import { claimDeliveries, recordAttempts } from '../store/deliveries.ts'
 import { fanOutEvents } from '../store/events.ts'
 import { advertisePolling } from '../store/worker-pools.ts'
+import { OutboxListener } from './outbox-listener.ts'
 
 export type DispatcherOptions = {
   db: Db
@@ -18,6 +19,8 @@ export type DispatcherOptions = {
   attempt: Omit<AttemptDeps, 'signal'>
   concurrency: number
   requestTimeoutMs: number
+  /** Added to the request timeout to make a claim's lease: time to record the outcome. */
+  leaseMarginMs: number
   pollIntervalMs: number
   shutdownTimeoutMs: number
 }
@@ -53,12 +56,14 @@ export class Dispatcher {
   #advertisedUntil = 0
   #retryTimer: NodeJS.Timeout | undefined
   #retryAt = Number.POSITIVE_INFINITY
-  #listener: pg.PoolClient | undefined
+  readonly #listener: OutboxListener
   #loop: Promise<void> | undefined
   #heartbeat: NodeJS.Timeout | undefined
+  #giveUpFlushingAt = Number.POSITIVE_INFINITY
 
   constructor(options: DispatcherOptions) {
     this.#o = options
+    this.#listener = new OutboxListener(options.pool, options.logger, () => this.kick())
   }
 
   start(): void {
@@ -95,13 +100,16 @@ export class Dispatcher {
     while (this.#inFlight > 0) {
       await this.#nextEvent(50)
     }
+    // With the database gone the outcomes cannot be written: give up after a bound rather than
+    // hang. Their leases run out and the attempts are made again (at least once, never lost).
+    this.#giveUpFlushingAt = Date.now() + Math.max(this.#o.shutdownTimeoutMs, 2 * ERROR_BACKOFF_MS)
+    await this.#flushing
     await this.#flush()
-    this.#listener?.release()
-    this.#listener = undefined
+    this.#listener.close()
   }
 
   async #run(): Promise<void> {
-    await this.#listen()
+    await this.#listener.ensure()
     while (!this.#stopping) {
       let worked = false
       try {
@@ -112,7 +120,7 @@ export class Dispatcher {
             ? await claimDeliveries(
                 this.#o.db,
                 Math.min(room, CLAIM_BATCH),
-                this.#o.requestTimeoutMs + 30_000,
+                this.#o.requestTimeoutMs + this.#o.leaseMarginMs,
               )
             : []
         for (const delivery of claimed) {
@@ -182,6 +190,14 @@ export class Dispatcher {
           batch.map((r) => r.record),
         )
       } catch (error) {
+        if (Date.now() >= this.#giveUpFlushingAt) {
+          this.#o.logger.error(
+            { err: coerceError(error), count: batch.length + this.#results.length },
+            'stopping without recording some attempts; they will be made again when their leases run out',
+          )
+          this.#results = []
+          return
+        }
         this.#o.logger.error(
           { err: coerceError(error), count: batch.length },
           'could not record attempts; retrying',
@@ -235,21 +251,6 @@ export class Dispatcher {
     this.#retryTimer.unref()
   }
 
-  async #listen(): Promise<void> {
-    try {
-      const client = await this.#o.pool.connect()
-      client.on('notification', () => this.kick())
-      client.on('error', () => {
-        // The pool logs it; polling carries on, and the next start re-listens.
-        this.#listener = undefined
-      })
-      await client.query('listen webhooks_outbox')
-      this.#listener = client
-    } catch (error) {
-      this.#o.logger.warn({ err: coerceError(error) }, 'could not LISTEN; relying on polling')
-    }
-  }
-
   /** While hot, promise recorders that this dispatcher polls (they skip NOTIFY meanwhile). */
   async #advertise(): Promise<void> {
     const hot = Date.now() < this.#hotUntil && !this.#stopping
@@ -262,8 +263,8 @@ export class Dispatcher {
       } else {
         await advertisePolling(this.#o.db, this.#o.poolId, null)
       }
-      if (!this.#listener && !this.#stopping) {
-        await this.#listen()
+      if (!this.#stopping) {
+        await this.#listener.ensure()
       }
     } catch (error) {
       this.#o.logger.warn({ err: coerceError(error) }, 'heartbeat failed')

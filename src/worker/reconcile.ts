@@ -4,19 +4,26 @@ import type { Db } from '../store/database.ts'
 import { releaseDeadPools } from '../store/worker-pools.ts'
 
 /** A pool that has not beaten for this long is dead (it beats every 500 ms). */
-const DEAD_AFTER_MS = 60_000
+export const DEAD_AFTER_MS = 60_000
 
 /**
- * The reconciler, run by graphile-worker's cron every minute on one of the workers: frees jobs
- * held by dead pools, then wakes this process's dispatcher, which reclaims expired delivery
- * leases and picks up anything due that no wake-up reached.
+ * One reconciliation: frees jobs held by dead pools (graphile-worker would keep them locked for
+ * 4 hours), then wakes this process's dispatcher, which reclaims expired delivery leases and
+ * picks up anything due that no wake-up reached. Safe to run twice, and on several workers.
+ * Returns the ids of the pools it released.
  */
+export async function reconcile(db: Db, logger: Logger, kick: () => void): Promise<string[]> {
+  const released = await releaseDeadPools(db, DEAD_AFTER_MS)
+  if (released.length > 0) {
+    logger.warn({ pools: released }, 'released the jobs of worker pools that stopped heart-beating')
+  }
+  kick()
+  return released
+}
+
+/** The reconciler as the graphile-worker task its cron runs every minute on one of the workers. */
 export function reconcileTask(db: Db, logger: Logger, kick: () => void): Task {
   return async () => {
-    const released = await releaseDeadPools(db, DEAD_AFTER_MS)
-    if (released.length > 0) {
-      logger.warn({ pools: released }, 'released the jobs of worker pools that stopped heart-beating')
-    }
-    kick()
+    await reconcile(db, logger, kick)
   }
 }

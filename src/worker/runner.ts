@@ -76,6 +76,7 @@ export async function startWorker(
     },
     concurrency: config.concurrency,
     requestTimeoutMs: config.requestTimeoutMs,
+    leaseMarginMs: config.leaseMarginMs,
     pollIntervalMs: config.pollIntervalMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
   })
@@ -86,7 +87,8 @@ export async function startWorker(
   const stop = () => {
     stopping ??= (async () => {
       await active.stop()
-      await runner.stop()
+      // After a fatal error graphile-worker has stopped itself, and refuses to stop again.
+      await runner.stop().catch(() => undefined)
       await unregisterPool(db, id).catch(() => undefined)
       await http.close()
       await pool.end()

@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recordRenderStatus } from '../../src/outbox/record.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+import type { RenderArgs } from './sql-calls.ts'
+import { asSqlError, callOpenCollection, callRecord, failureOf } from './sql-calls.ts'
+
+let testDb: TestDb
+
+beforeAll(async () => {
+  testDb = await createTestDatabase()
+})
+
+afterAll(async () => {
+  await testDb?.drop()
+})
+
+const VALID: RenderArgs = {
+  org_id: 'org_1',
+  render_id: 'img_1',
+  kind: 'image',
+  status: 'failed',
+  template_id: 'tpl_abc',
+  result_url: null,
+  duration_ms: 1200,
+  webhook_url: 'https://your.app/hooks/imtegrate',
+  collection_id: null,
+  error: { code: 'render_failed', message: 'the font is missing' },
+}
+
+const record = (overrides: Partial<RenderArgs>) =>
+  failureOf(testDb.pool, (client) => callRecord(client, { ...VALID, ...overrides }))
+
+/** Raw bytes, sent by pg as a binary parameter: jsonb's binary form is a version byte, then the text. */
+const jsonbBytes = (...parts: Array<string | number[]>) =>
+  Buffer.concat([
+    Buffer.from([1]),
+    ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))),
+  ])
+
+describe('record_render_status given hostile input', () => {
+  it('accepts the valid call the cases below start from', async () => {
+    expect(await record({})).toBeUndefined()
+  })
+
+  it.each<[string, Partial<RenderArgs>, RegExp]>([
+    [
+      'a 100 KB webhook_url',
+      { webhook_url: `https://a.example/${'x'.repeat(100_000)}` },
+      /^webhook_url is 100018 characters long; the limit is 2048$/,
+    ],
+    [
+      'a 100 KB result_url',
+      { result_url: `https://a.example/${'x'.repeat(100_000)}` },
+      /^result_url is 100018 characters long; the limit is 4096$/,
+    ],
+    [
+      'a 100 KB render_id',
+      { render_id: 'r'.repeat(100_000) },
+      /^render_id is 100000 characters long; the limit is 200$/,
+    ],
+    ['an unknown kind', { kind: 'audio' }, /^kind must be 'image' or 'video', got 'audio'$/],
+    ['a missing kind', { kind: null }, /^kind must be 'image' or 'video', got null$/],
+    [
+      'an unknown status',
+      { status: 'exploded' },
+      /^status must be one of queued, rendering, completed, failed, got 'exploded'$/,
+    ],
+    ['a status in other case', { status: 'COMPLETED' }, /^status must be one of/],
+    ['a negative duration', { duration_ms: -1 }, /^duration_ms must not be negative, got -1$/],
+    [
+      'error as a string',
+      { error: JSON.stringify('boom') },
+      /^error must be a JSON object \{code, message\} of strings$/,
+    ],
+    ['error as an array', { error: JSON.stringify([{ code: 'x' }]) }, /^error must be a JSON object/],
+    ['error as JSON null', { error: 'null' }, /^error must be a JSON object/],
+    ['error with a numeric code', { error: { code: 42, message: 'x' } }, /^error must be a JSON object/],
+    [
+      'error with a nested message',
+      { error: { code: 'x', message: { text: 'y' } } },
+      /^error must be a JSON object/,
+    ],
+    [
+      'error with extra keys',
+      { error: { code: 'x', message: 'y', stack: 'z' } },
+      /^error must be a JSON object/,
+    ],
+    [
+      'error longer than 4 KB',
+      { error: { code: 'x', message: 'y'.repeat(5_000) } },
+      /^error is longer than 4096 characters$/,
+    ],
+    [
+      'credentials in the URL',
+      { webhook_url: 'https://user:pass@your.app/hook' },
+      /^webhook_url must not contain credentials$/,
+    ],
+    [
+      'a javascript: URL',
+      { webhook_url: 'javascript:alert(1)' },
+      /^webhook_url must be an absolute http\(s\) URL/,
+    ],
+    ['a relative URL', { webhook_url: '/hooks/imtegrate' }, /^webhook_url must be an absolute http\(s\) URL/],
+    [
+      'a URL with a fragment',
+      { webhook_url: 'https://your.app/hook#x' },
+      /^webhook_url must be an absolute http\(s\) URL/,
+    ],
+    [
+      'a URL with a control character',
+      { webhook_url: 'https://your.app/ho\u0007ok' },
+      /^webhook_url must not contain control characters$/,
+    ],
+    ['an org id with spaces', { org_id: 'org 1' }, /^org_id may contain only letters, digits and _ \. : -$/],
+    ['an org id with a newline', { org_id: 'org_1\n' }, /^org_id may contain only/],
+    ['an empty render id', { render_id: '' }, /^render_id is required$/],
+    ['a unicode template id', { template_id: 'tpl_é' }, /^template_id may contain only/],
+    [
+      'an unopened collection',
+      { collection_id: 'col_none', status: 'completed' },
+      /^collection_id col_none is not an open collection of org org_1/,
+    ],
+  ])('refuses %s with SQLSTATE 22023 naming the argument', async (_, overrides, message) => {
+    const error = await record(overrides)
+    expect(error?.code).toBe('22023')
+    expect(error?.message).toMatch(message)
+  })
+
+  it('refuses an out-of-range duration cleanly (numeric_value_out_of_range)', async () => {
+    expect(await record({ duration_ms: 2 ** 31 })).toMatchObject({ code: '22003' })
+    expect(await record({ duration_ms: 1.5 })).toMatchObject({ code: '22P02' })
+  })
+
+  it('refuses a NUL byte in any text argument before the function runs (PostgreSQL text cannot hold NUL)', async () => {
+    for (const overrides of [{ render_id: 'img_\u00001' }, { webhook_url: 'https://a.example/\u0000' }]) {
+      expect(await record(overrides)).toEqual({
+        code: '22021',
+        message: 'invalid byte sequence for encoding "UTF8": 0x00',
+      })
+    }
+    // Inside JSON it is an escape, which jsonb refuses as well.
+    expect((await record({ error: { code: 'x', message: 'a\u0000b' } }))?.code).toBe('22P05')
+  })
+
+  it('refuses invalid UTF-8 sent as raw bytes, in a text argument or in the error message', async () => {
+    const text = await record({ render_id: Buffer.from([0x69, 0x6d, 0x67, 0xff, 0xfe]) })
+    expect(text?.code).toBe('22021')
+    expect(text?.message).toMatch(/^invalid byte sequence for encoding "UTF8": 0xff/)
+    const json = await record({ error: jsonbBytes('{"code":"x","message":"', [0xc3, 0x28], '"}') })
+    expect(json?.code).toBe('22021')
+    // A lone UTF-16 surrogate, as JSON.stringify escapes it, is refused by the JSON parser.
+    expect((await record({ error: { code: 'x', message: 'bad \ud800 half' } }))?.code).toBe('22P02')
+  })
+
+  it('leaves the caller with a clean error and an aborted transaction, from the TypeScript helper too', async () => {
+    const outcome = await testDb.db
+      .transaction()
+      .execute((trx) =>
+        recordRenderStatus(trx, {
+          orgId: 'org_1',
+          renderId: 'img_x',
+          kind: 'image',
+          status: 'completed',
+          durationMs: -5,
+        }),
+      )
+      .catch(asSqlError)
+    expect(outcome).toEqual({ code: '22023', message: 'duration_ms must not be negative, got -5' })
+    const events = await testDb.db.selectFrom('webhooks.events').select('id').execute()
+    expect(events).toEqual([])
+  })
+})
+
+describe('open_collection given hostile input', () => {
+  const open = (overrides: Record<string, unknown>) =>
+    failureOf(testDb.pool, (client) =>
+      callOpenCollection(client, { org_id: 'org_1', collection_id: 'col_1', child_count: 3, ...overrides }),
+    )
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['a zero child count', { child_count: 0 }, /^child_count must be at least 1, got 0$/],
+    ['a negative child count', { child_count: -4 }, /^child_count must be at least 1, got -4$/],
+    ['a missing child count', { child_count: null }, /^child_count must be at least 1, got null$/],
+    ['a huge child count', { child_count: 100_001 }, /^child_count must be at most 100000, got 100001$/],
+    [
+      'a 100 KB webhook_url',
+      { webhook_url: `https://a.example/${'x'.repeat(100_000)}` },
+      /^webhook_url is 100018 characters long/,
+    ],
+    [
+      'a javascript: URL',
+      { webhook_url: 'javascript:alert(1)' },
+      /^webhook_url must be an absolute http\(s\) URL/,
+    ],
+    ['an id with a quote', { collection_id: "col'1" }, /^collection_id may contain only/],
+  ])('refuses %s with SQLSTATE 22023 naming the argument', async (_, overrides, message) => {
+    const error = await open(overrides)
+    expect(error?.code).toBe('22023')
+    expect(error?.message).toMatch(message)
+  })
+})

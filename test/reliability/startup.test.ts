@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+import type { ChildWorker } from './child-worker.ts'
+import { spawnWorker, workerStarted } from './child-worker.ts'
+
+const KEY = randomBytes(32).toString('base64')
+const WARNING = 'WEBHOOK_SECRETS_KEY is not set: endpoint secrets are stored unencrypted (development only)'
+
+let testDb: TestDb
+const children: ChildWorker[] = []
+
+beforeAll(async () => {
+  testDb = await createTestDatabase()
+})
+
+afterAll(async () => {
+  await Promise.all(children.map((child) => child.dispose()))
+  await testDb?.drop()
+})
+
+async function startAndStop(env: Record<string, string>): Promise<string> {
+  const worker = spawnWorker(testDb, env)
+  children.push(worker)
+  await workerStarted(worker)
+  worker.process.kill('SIGTERM')
+  expect(await worker.exited).toBe(0)
+  return worker.output()
+}
+
+describe('starting a worker', () => {
+  it('without WEBHOOK_SECRETS_KEY warns that secrets are stored unencrypted', async () => {
+    const lines = (await startAndStop({})).split('\n').filter((line) => line.includes(WARNING))
+    expect(lines).toHaveLength(1)
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ level: 40, msg: WARNING })
+  })
+
+  it('with WEBHOOK_SECRETS_KEY does not warn', async () => {
+    expect(await startAndStop({ WEBHOOK_SECRETS_KEY: KEY })).not.toContain(WARNING)
+  })
+
+  it('with NODE_ENV=production and no WEBHOOK_SECRETS_KEY refuses to start (exit 1) and says why', async () => {
+    const worker = spawnWorker(testDb, { NODE_ENV: 'production' })
+    children.push(worker)
+    expect(await worker.exited).toBe(1)
+    expect(worker.output()).toContain('WEBHOOK_SECRETS_KEY: is required when NODE_ENV=production')
+    expect(worker.output()).not.toContain('worker started')
+  })
+
+  it('with NODE_ENV=production and a key configures encryption', () => {
+    expect(loadConfig({ NODE_ENV: 'production', WEBHOOK_SECRETS_KEY: KEY }).secretsKey).toBe(KEY)
+    expect(() => loadConfig({ NODE_ENV: 'production', WEBHOOK_SECRETS_KEY_PREVIOUS: KEY })).toThrow(
+      /WEBHOOK_SECRETS_KEY: is required/,
+    )
+  })
+})
+
+describe('WEBHOOK_LEASE_MARGIN', () => {
+  it('defaults to 30 s and takes a duration', () => {
+    expect(loadConfig({}).leaseMarginMs).toBe(30_000)
+    expect(loadConfig({ WEBHOOK_LEASE_MARGIN: '250ms' }).leaseMarginMs).toBe(250)
+  })
+
+  it.each(['0s', '50ms', '30', '-1s', '11m'])('refuses %j with a message naming it', (value) => {
+    expect(() => loadConfig({ WEBHOOK_LEASE_MARGIN: value })).toThrow(
+      /^invalid configuration:\n {2}WEBHOOK_LEASE_MARGIN: /,
+    )
+  })
+})
