@@ -1,42 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import type { WorkerHandle } from '../../src/worker/runner.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import type { Receiver } from '../helpers/receiver.ts'
-import { startReceiver } from '../helpers/receiver.ts'
-import { startTestWorker } from '../helpers/worker.ts'
+import { describe, expect, it, vi } from 'vitest'
+import { useDeliveryStack } from '../helpers/stack.ts'
 import { attemptsOf, deliveryOf, giveOrgASecret, recordCompleted } from '../reliability/fixtures.ts'
-
-let testDb: TestDb
-let receiver: Receiver
-let worker: WorkerHandle
 
 const STEP_MS = 100
 
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  receiver = await startReceiver()
-  await giveOrgASecret(testDb)
-  worker = await startTestWorker(testDb, { WEBHOOK_RETRY_SCHEDULE: `${STEP_MS}ms,${STEP_MS}ms` })
-})
-
-afterAll(async () => {
-  await worker?.stop()
-  await receiver?.close()
-  await testDb?.drop()
-})
+const stack = useDeliveryStack({ WEBHOOK_RETRY_SCHEDULE: `${STEP_MS}ms,${STEP_MS}ms` }, giveOrgASecret)
 
 /** Scripts `path` to answer `first` once, then 200; returns the two arrival times and the attempt log. */
 async function twoAttempts(path: string, first: { status: number; headers?: Record<string, string> }) {
-  receiver.on(path, (n) => (n === 1 ? first : { status: 200 }))
-  const eventId = await recordCompleted(testDb, receiver.url(path))
-  await vi.waitFor(async () => expect((await deliveryOf(testDb, eventId)).status).toBe('delivered'), {
+  stack.receiver.on(path, (n) => (n === 1 ? first : { status: 200 }))
+  const eventId = await recordCompleted(stack.testDb, stack.receiver.url(path))
+  await vi.waitFor(async () => expect((await deliveryOf(stack.testDb, eventId)).status).toBe('delivered'), {
     timeout: 10_000,
   })
-  const arrivals = receiver.requests.filter((r) => r.path === path)
+  const arrivals = stack.receiver.requests.filter((r) => r.path === path)
   expect(arrivals).toHaveLength(2)
   const gap = (arrivals[1]?.at ?? 0) - (arrivals[0]?.at ?? 0)
-  return { gap, attempts: await attemptsOf(testDb, eventId) }
+  return { gap, attempts: await attemptsOf(stack.testDb, eventId) }
 }
 
 describe('a receiver asking for time with Retry-After', () => {
@@ -64,7 +44,7 @@ describe('a receiver asking for time with Retry-After', () => {
       status: 429,
       headers: { 'retry-after': at.toUTCString() },
     })
-    const second = receiver.requests.filter((r) => r.path === '/busy-date')[1]
+    const second = stack.receiver.requests.filter((r) => r.path === '/busy-date')[1]
     expect(second?.at).toBeGreaterThanOrEqual(at.getTime())
     expect(gap).toBeLessThan(5_000)
   })

@@ -1,14 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { sql } from 'kysely'
 import { Webhook } from 'standardwebhooks'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { recordRenderStatus } from '../../src/outbox/record.ts'
-import type { WorkerHandle } from '../../src/worker/runner.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import type { Receiver } from '../helpers/receiver.ts'
-import { startReceiver } from '../helpers/receiver.ts'
-import { startTestWorker } from '../helpers/worker.ts'
+import { useDeliveryStack } from '../helpers/stack.ts'
 
 // The seed documentation's verify function, as customers run it.
 function verify(rawBody: string, signature: string, secret: string) {
@@ -16,28 +11,16 @@ function verify(rawBody: string, signature: string, secret: string) {
   return timingSafeEqual(Buffer.from(mac), Buffer.from(signature))
 }
 
-let testDb: TestDb
-let receiver: Receiver
-let worker: WorkerHandle
 const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`
 
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  receiver = await startReceiver()
+const stack = useDeliveryStack({}, async (testDb) => {
   await testDb.db.insertInto('webhooks.org_secrets').values({ org_id: 'org_1', secret: SECRET }).execute()
-  worker = await startTestWorker(testDb)
-})
-
-afterAll(async () => {
-  await worker?.stop()
-  await receiver?.close()
-  await testDb?.drop()
 })
 
 let renderSeq = 0
 async function record(path: string, overrides: Record<string, unknown> = {}) {
   const renderId = `img_${++renderSeq}`
-  return testDb.db.transaction().execute((trx) =>
+  return stack.testDb.db.transaction().execute((trx) =>
     recordRenderStatus(trx, {
       orgId: 'org_1',
       renderId,
@@ -46,13 +29,13 @@ async function record(path: string, overrides: Record<string, unknown> = {}) {
       templateId: 'tpl_abc',
       resultUrl: 'https://storage.imtegrate.com/r.png',
       durationMs: 3210,
-      webhookUrl: receiver.url(path),
+      webhookUrl: stack.receiver.url(path),
       ...overrides,
     }),
   )
 }
 
-const arrivals = (path: string) => receiver.requests.filter((r) => r.path === path)
+const arrivals = stack.arrivals
 
 async function attemptsOf(eventId: string) {
   const { rows } = await sql<{
@@ -63,13 +46,13 @@ async function attemptsOf(eventId: string) {
   }>`
     select a.attempt_no, a.status_code, a.error_code, a.outcome from webhooks.attempts a
     join webhooks.deliveries d on d.id = a.delivery_id where d.event_id = ${eventId} order by a.attempt_no`.execute(
-    testDb.db,
+    stack.testDb.db,
   )
   return rows
 }
 
 async function deliveryOf(eventId: string) {
-  return testDb.db
+  return stack.testDb.db
     .selectFrom('webhooks.deliveries')
     .selectAll()
     .where('event_id', '=', eventId)
@@ -122,7 +105,7 @@ describe('a committed render status change', () => {
 
 describe('a rolled-back transaction', () => {
   it('leaves no event, no delivery and sends nothing', async () => {
-    const rolledBack = await testDb.db
+    const rolledBack = await stack.testDb.db
       .transaction()
       .execute(async (trx) => {
         const id = await recordRenderStatus(trx, {
@@ -130,7 +113,7 @@ describe('a rolled-back transaction', () => {
           renderId: 'img_rolled_back',
           kind: 'image',
           status: 'failed',
-          webhookUrl: receiver.url('/rollback'),
+          webhookUrl: stack.receiver.url('/rollback'),
         })
         expect(id).toMatch(/^evt_/)
         throw new Error('the render service changed its mind')
@@ -142,7 +125,7 @@ describe('a rolled-back transaction', () => {
     await vi.waitFor(() => expect(arrivals('/rollback').length).toBeGreaterThanOrEqual(1), { timeout: 5000 })
     const ids = arrivals('/rollback').map((r) => JSON.parse(r.body).data.id)
     expect(ids).toEqual(['img_after_rollback'])
-    const events = await testDb.db
+    const events = await stack.testDb.db
       .selectFrom('webhooks.events')
       .select('subject_id')
       .where('subject_id', '=', 'img_rolled_back')
@@ -151,7 +134,7 @@ describe('a rolled-back transaction', () => {
     const jobs = await sql<{
       n: number
     }>`select count(*)::int as n from graphile_worker.jobs where task_identifier <> 'reconcile'`.execute(
-      testDb.db,
+      stack.testDb.db,
     )
     expect(jobs.rows[0]?.n).toBe(0)
   })
@@ -183,7 +166,7 @@ describe('a repeated terminal status', () => {
 
 describe('a failing receiver', () => {
   it('gets one attempt plus one per schedule step, spaced by the schedule, then the delivery is dropped', async () => {
-    receiver.on('/always-500', () => ({ status: 500, body: 'boom' }))
+    stack.receiver.on('/always-500', () => ({ status: 500, body: 'boom' }))
     const eventId = (await record('/always-500')) as string
     await vi.waitFor(async () => expect((await deliveryOf(eventId)).status).toBe('dropped'), {
       timeout: 10_000,
@@ -207,7 +190,7 @@ describe('a failing receiver', () => {
   })
 
   it('that never answers times out on every attempt and is dropped the same way', async () => {
-    receiver.on('/hang', () => 'hang')
+    stack.receiver.on('/hang', () => 'hang')
     const eventId = (await record('/hang')) as string
     await vi.waitFor(async () => expect((await deliveryOf(eventId)).status).toBe('dropped'), {
       timeout: 15_000,
@@ -218,7 +201,7 @@ describe('a failing receiver', () => {
   })
 
   it('that fails twice then answers 200 gets three attempts with one delivery id', async () => {
-    receiver.on('/flaky', (n) => (n <= 2 ? { status: 503 } : { status: 200 }))
+    stack.receiver.on('/flaky', (n) => (n <= 2 ? { status: 503 } : { status: 200 }))
     const eventId = (await record('/flaky')) as string
     await vi.waitFor(async () => expect((await deliveryOf(eventId)).status).toBe('delivered'), {
       timeout: 10_000,
@@ -232,7 +215,7 @@ describe('a failing receiver', () => {
   })
 
   it('that resets the connection is retried like any failure', async () => {
-    receiver.on('/reset', (n) => (n === 1 ? 'reset' : { status: 204 }))
+    stack.receiver.on('/reset', (n) => (n === 1 ? 'reset' : { status: 204 }))
     const eventId = (await record('/reset')) as string
     await vi.waitFor(async () => expect((await deliveryOf(eventId)).status).toBe('delivered'), {
       timeout: 10_000,

@@ -1,34 +1,15 @@
 import { sql } from 'kysely'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { recordRenderStatus } from '../../src/outbox/record.ts'
-import type { WorkerHandle } from '../../src/worker/runner.ts'
 import type { CliResult } from '../helpers/cli.ts'
 import { runCli, runCliJson } from '../helpers/cli.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import type { Receiver } from '../helpers/receiver.ts'
-import { startReceiver } from '../helpers/receiver.ts'
-import { startTestWorker } from '../helpers/worker.ts'
+import { useDeliveryStack } from '../helpers/stack.ts'
 
-let testDb: TestDb
-let receiver: Receiver
-let worker: WorkerHandle
-
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  receiver = await startReceiver()
-  // A request timeout long enough for a test to disable an endpoint while a request hangs.
-  worker = await startTestWorker(testDb, { WEBHOOK_REQUEST_TIMEOUT: '3s' })
+const stack = useDeliveryStack({ WEBHOOK_REQUEST_TIMEOUT: '3s' }, async (testDb) => {
   await testDb.db
     .insertInto('webhooks.org_secrets')
     .values({ org_id: 'org_d', secret: 'whsec_test' })
     .execute()
-})
-
-afterAll(async () => {
-  await worker?.stop()
-  await receiver?.close()
-  await testDb?.drop()
 })
 
 /** An answer that postpones the retry by an hour, leaving the delivery pending meanwhile. */
@@ -37,16 +18,16 @@ const LATER = { status: 503, headers: { 'retry-after': '3600' } }
 /** A delivery whose first attempt failed and whose retry is an hour away. */
 const WAITING = { status: 'pending', failures: 1 }
 
-const arrivals = (path: string) => receiver.requests.filter((r) => r.path === path)
+const arrivals = stack.arrivals
 
 async function createEndpoint(path: string) {
-  const argv = ['endpoints', 'create', '--org', 'org_d', '--url', receiver.url(path)]
-  return (await runCliJson<{ id: string }>(testDb, argv)).id
+  const argv = ['endpoints', 'create', '--org', 'org_d', '--url', stack.receiver.url(path)]
+  return (await runCliJson<{ id: string }>(stack.testDb, argv)).id
 }
 
 let seq = 0
 async function record(webhookUrl: string | null = null): Promise<string> {
-  const eventId = await testDb.db.transaction().execute((trx) =>
+  const eventId = await stack.testDb.db.transaction().execute((trx) =>
     recordRenderStatus(trx, {
       orgId: 'org_d',
       renderId: `img_d${++seq}`,
@@ -59,7 +40,7 @@ async function record(webhookUrl: string | null = null): Promise<string> {
 }
 
 async function deliveryTo(eventId: string, endpointId: string) {
-  return testDb.db
+  return stack.testDb.db
     .selectFrom('webhooks.deliveries')
     .selectAll()
     .where('event_id', '=', eventId)
@@ -70,20 +51,26 @@ async function deliveryTo(eventId: string, endpointId: string) {
 async function attemptsOf(deliveryId: string) {
   const { rows } = await sql<{ status_code: number | null; error_code: string | null; outcome: string }>`
     select status_code, error_code, outcome from webhooks.attempts
-    where delivery_id = ${deliveryId} order by attempt_no`.execute(testDb.db)
+    where delivery_id = ${deliveryId} order by attempt_no`.execute(stack.testDb.db)
   return rows
 }
 
 describe('disabling an endpoint', () => {
   it('drops its pending retry, which is never sent', async () => {
-    receiver.on('/pending', (n) => (n === 1 ? LATER : { status: 200 }))
+    stack.receiver.on('/pending', (n) => (n === 1 ? LATER : { status: 200 }))
     const ep = await createEndpoint('/pending')
     const eventId = await record()
     await vi.waitFor(async () => expect(await deliveryTo(eventId, ep)).toMatchObject(WAITING), {
       timeout: 10_000,
     })
 
-    const disabled = await runCliJson(testDb, ['endpoints', 'disable', ep, '--reason', 'paused by customer'])
+    const disabled = await runCliJson(stack.testDb, [
+      'endpoints',
+      'disable',
+      ep,
+      '--reason',
+      'paused by customer',
+    ])
     expect(disabled).toEqual({ id: ep, enabled: false, dropped: 1 })
     const dropped = await deliveryTo(eventId, ep)
     expect(dropped).toMatchObject({
@@ -95,9 +82,9 @@ describe('disabling an endpoint', () => {
     // Even once its retry would have been due, and with the endpoint enabled again, the dropped
     // delivery stays dropped: a marker sent to the same endpoint arrives, it does not.
     await sql`update webhooks.deliveries set next_attempt_at = now() where id = ${dropped.id}`.execute(
-      testDb.db,
+      stack.testDb.db,
     )
-    expect((await runCli(testDb, ['endpoints', 'enable', ep])).code).toBe(0)
+    expect((await runCli(stack.testDb, ['endpoints', 'enable', ep])).code).toBe(0)
     const marker = await record()
     await vi.waitFor(() => expect(arrivals('/pending')).toHaveLength(2), { timeout: 10_000 })
     expect(arrivals('/pending')[1]?.headers['x-imtegrate-delivery-id']).toBe(
@@ -115,8 +102,8 @@ describe('disabling an endpoint', () => {
   it('while an attempt is in flight stops the retry that attempt would need, sending nothing more', async () => {
     const ep = await createEndpoint('/in-flight')
     let disabling: Promise<CliResult> | undefined
-    receiver.on('/in-flight', () => {
-      disabling ??= runCli(testDb, ['endpoints', 'disable', ep])
+    stack.receiver.on('/in-flight', () => {
+      disabling ??= runCli(stack.testDb, ['endpoints', 'disable', ep])
       return 'hang'
     })
     const eventId = await record()
@@ -136,7 +123,7 @@ describe('disabling an endpoint', () => {
 
 describe('a 410 Gone answer from an endpoint', () => {
   it('disables it with a reason and drops its other pending deliveries', async () => {
-    receiver.on('/gone', (n) => (n === 1 ? LATER : { status: 410, body: 'no such hook' }))
+    stack.receiver.on('/gone', (n) => (n === 1 ? LATER : { status: 410, body: 'no such hook' }))
     const ep = await createEndpoint('/gone')
     const first = await record()
     await vi.waitFor(async () => expect(await deliveryTo(first, ep)).toMatchObject(WAITING), {
@@ -147,7 +134,7 @@ describe('a 410 Gone answer from an endpoint', () => {
       timeout: 10_000,
     })
 
-    const endpoint = await testDb.db
+    const endpoint = await stack.testDb.db
       .selectFrom('webhooks.endpoints')
       .selectAll()
       .where('id', '=', ep)
@@ -165,9 +152,9 @@ describe('a 410 Gone answer from an endpoint', () => {
     })
 
     // Later events of the org go elsewhere, never to it.
-    const later = await record(receiver.url('/gone-marker'))
+    const later = await record(stack.receiver.url('/gone-marker'))
     await vi.waitFor(() => expect(arrivals('/gone-marker')).toHaveLength(1), { timeout: 10_000 })
-    const toGone = await testDb.db
+    const toGone = await stack.testDb.db
       .selectFrom('webhooks.deliveries')
       .select('id')
       .where('event_id', '=', later)

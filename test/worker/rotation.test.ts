@@ -1,30 +1,12 @@
 import { createHmac } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { recordRenderStatus } from '../../src/outbox/record.ts'
-import type { WorkerHandle } from '../../src/worker/runner.ts'
 import { runCliJson } from '../helpers/cli.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import type { Received, Receiver } from '../helpers/receiver.ts'
-import { startReceiver } from '../helpers/receiver.ts'
-import { startTestWorker } from '../helpers/worker.ts'
+import type { Received } from '../helpers/receiver.ts'
+import { useDeliveryStack } from '../helpers/stack.ts'
 
-let testDb: TestDb
-let receiver: Receiver
-let worker: WorkerHandle
-
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  receiver = await startReceiver()
-  worker = await startTestWorker(testDb)
-})
-
-afterAll(async () => {
-  await worker?.stop()
-  await receiver?.close()
-  await testDb?.drop()
-})
+const stack = useDeliveryStack()
 
 // The seed documentation's verify function, as customers run it.
 const imtegrateVerifies = (request: Received, secret: string) =>
@@ -59,38 +41,38 @@ function destination(org: string, path: string, orgWide: boolean): Destination {
   return {
     async create() {
       if (orgWide) {
-        const created = await runCliJson<{ id: string; secret: string }>(testDb, [
+        const created = await runCliJson<{ id: string; secret: string }>(stack.testDb, [
           'endpoints',
           'create',
           '--org',
           org,
           '--url',
-          receiver.url(path),
+          stack.receiver.url(path),
         ])
         endpointId = created.id
         return created.secret
       }
-      return (await runCliJson<{ secret: string }>(testDb, ['secrets', 'create', '--org', org])).secret
+      return (await runCliJson<{ secret: string }>(stack.testDb, ['secrets', 'create', '--org', org])).secret
     },
     async rotate(grace) {
       const argv = orgWide ? ['endpoints', 'rotate-secret', endpointId] : ['secrets', 'rotate', '--org', org]
       const env = { WEBHOOK_SECRET_ROTATION_GRACE: grace }
-      return (await runCliJson<{ secret: string }>(testDb, argv, env)).secret
+      return (await runCliJson<{ secret: string }>(stack.testDb, argv, env)).secret
     },
     async send() {
       const renderId = `img_rot_${++seq}`
-      await testDb.db.transaction().execute((trx) =>
+      await stack.testDb.db.transaction().execute((trx) =>
         recordRenderStatus(trx, {
           orgId: org,
           renderId,
           kind: 'image',
           status: 'completed',
-          webhookUrl: orgWide ? null : receiver.url(path),
+          webhookUrl: orgWide ? null : stack.receiver.url(path),
         }),
       )
       return vi.waitFor(
         () => {
-          const request = receiver.requests.find(
+          const request = stack.receiver.requests.find(
             (r) => r.path === path && JSON.parse(r.body).data.id === renderId,
           )
           expect(request).toBeDefined()

@@ -1,57 +1,38 @@
 import { createHmac } from 'node:crypto'
 import { sql } from 'kysely'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { RenderStatusChange } from '../../src/outbox/record.ts'
 import { recordRenderStatus } from '../../src/outbox/record.ts'
-import type { WorkerHandle } from '../../src/worker/runner.ts'
 import { runCli, runCliJson } from '../helpers/cli.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import type { Receiver } from '../helpers/receiver.ts'
-import { startReceiver } from '../helpers/receiver.ts'
-import { startTestWorker } from '../helpers/worker.ts'
+import { useDeliveryStack } from '../helpers/stack.ts'
 
-let testDb: TestDb
-let receiver: Receiver
-let worker: WorkerHandle
+const stack = useDeliveryStack()
 
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  receiver = await startReceiver()
-  worker = await startTestWorker(testDb)
-})
-
-afterAll(async () => {
-  await worker?.stop()
-  await receiver?.close()
-  await testDb?.drop()
-})
-
-const arrivals = (path: string) => receiver.requests.filter((r) => r.path === path)
+const arrivals = stack.arrivals
 const renderIds = (path: string) => arrivals(path).map((r) => JSON.parse(r.body).data.id as string)
 const hmac = (secret: string, body: string) => createHmac('sha256', secret).update(body).digest('hex')
 
 async function createEndpoint(path: string, ...extra: string[]) {
-  return runCliJson<{ id: string; secret: string }>(testDb, [
+  return runCliJson<{ id: string; secret: string }>(stack.testDb, [
     'endpoints',
     'create',
     '--org',
     'org_r',
     '--url',
-    receiver.url(path),
+    stack.receiver.url(path),
     ...extra,
   ])
 }
 
 async function record(change: Omit<RenderStatusChange, 'orgId'> & { orgId?: string }) {
-  return testDb.db
+  return stack.testDb.db
     .transaction()
     .execute((trx) => recordRenderStatus(trx, { orgId: 'org_r', templateId: 'tpl_r', ...change }))
 }
 
 describe('an org with three endpoints and a per-render URL', () => {
   it('sends each destination exactly the events it should get', async () => {
-    const { secret: orgSecret } = await runCliJson<{ secret: string }>(testDb, [
+    const { secret: orgSecret } = await runCliJson<{ secret: string }>(stack.testDb, [
       'secrets',
       'create',
       '--org',
@@ -60,9 +41,9 @@ describe('an org with three endpoints and a per-render URL', () => {
     const all = await createEndpoint('/ep-all')
     const video = await createEndpoint('/ep-video', '--events', 'video.*')
     const off = await createEndpoint('/ep-off')
-    expect((await runCli(testDb, ['endpoints', 'disable', off.id])).code).toBe(0)
+    expect((await runCli(stack.testDb, ['endpoints', 'disable', off.id])).code).toBe(0)
 
-    const render = receiver.url('/render')
+    const render = stack.receiver.url('/render')
     await record({ renderId: 'img_1', kind: 'image', status: 'completed', webhookUrl: render })
     await record({ renderId: 'img_2', kind: 'image', status: 'failed', error: { code: 'E', message: 'm' } })
     await record({ renderId: 'vid_1', kind: 'video', status: 'completed', webhookUrl: render })
@@ -83,7 +64,7 @@ describe('an org with three endpoints and a per-render URL', () => {
     await vi.waitFor(async () => {
       const { rows } = await sql<{ status: string; n: number }>`
         select status, count(*)::int as n from webhooks.deliveries where org_id = 'org_r' group by status`.execute(
-        testDb.db,
+        stack.testDb.db,
       )
       expect(rows).toEqual([{ status: 'delivered', n: 11 }])
     })
@@ -92,7 +73,7 @@ describe('an org with three endpoints and a per-render URL', () => {
     expect(renderIds('/ep-video').sort()).toEqual(['marker', 'vid_1', 'vid_2'])
     expect(renderIds('/render').sort()).toEqual(['img_1', 'marker', 'vid_1'])
     expect(arrivals('/ep-off')).toEqual([])
-    const offDeliveries = await testDb.db
+    const offDeliveries = await stack.testDb.db
       .selectFrom('webhooks.deliveries')
       .select('id')
       .where('endpoint_id', '=', off.id)
@@ -106,24 +87,24 @@ describe('an org with three endpoints and a per-render URL', () => {
         expect(request.headers['x-imtegrate-signature']).toBe(hmac(secret, request.body))
       }
     }
-    const ids = receiver.requests.map((r) => r.headers['x-imtegrate-delivery-id'])
+    const ids = stack.receiver.requests.map((r) => r.headers['x-imtegrate-delivery-id'])
     expect(new Set(ids).size).toBe(11)
   })
 
   it('sends a re-enabled endpoint none of the events fanned out while it was disabled', async () => {
     const ep = await createEndpoint('/ep-toggle', '--events', 'image.failed')
-    expect((await runCli(testDb, ['endpoints', 'disable', ep.id])).code).toBe(0)
+    expect((await runCli(stack.testDb, ['endpoints', 'disable', ep.id])).code).toBe(0)
     const whileDisabled = await record({ renderId: 'img_while_disabled', kind: 'image', status: 'failed' })
     // Destinations are chosen at fan-out: wait for it, so the endpoint was disabled then.
     await vi.waitFor(async () => {
-      const event = await testDb.db
+      const event = await stack.testDb.db
         .selectFrom('webhooks.events')
         .select('fanned_out_at')
         .where('id', '=', whileDisabled as string)
         .executeTakeFirstOrThrow()
       expect(event.fanned_out_at).not.toBeNull()
     })
-    expect((await runCli(testDb, ['endpoints', 'enable', ep.id])).code).toBe(0)
+    expect((await runCli(stack.testDb, ['endpoints', 'enable', ep.id])).code).toBe(0)
     await record({ renderId: 'img_after_enable', kind: 'image', status: 'failed' })
     await vi.waitFor(() => expect(renderIds('/ep-toggle')).toContain('img_after_enable'), { timeout: 10_000 })
     expect(renderIds('/ep-toggle')).toEqual(['img_after_enable'])
