@@ -111,38 +111,44 @@ export class Dispatcher {
   async #run(): Promise<void> {
     await this.#listener.ensure()
     while (!this.#stopping) {
-      let worked = false
+      let worked: boolean
       try {
-        const fannedOut = await fanOutEvents(this.#o.db, FAN_OUT_BATCH)
-        const room = this.#o.concurrency - this.#inFlight
-        const claimed =
-          room > 0
-            ? await claimDeliveries(
-                this.#o.db,
-                Math.min(room, CLAIM_BATCH),
-                this.#o.requestTimeoutMs + this.#o.leaseMarginMs,
-              )
-            : []
-        for (const delivery of claimed) {
-          this.#send(delivery)
-        }
-        worked = fannedOut > 0 || claimed.length > 0
+        worked = await this.#pass()
       } catch (error) {
         this.#o.logger.error({ err: coerceError(error) }, 'dispatcher could not reach the database; retrying')
         await this.#nextEvent(ERROR_BACKOFF_MS)
         continue
       }
-      const now = Date.now()
-      if (worked) {
-        this.#hotUntil = now + HOT_MS
-        if (this.#inFlight >= this.#o.concurrency) {
-          await this.#nextEvent(this.#o.pollIntervalMs)
-        }
-      } else if (now < Math.max(this.#hotUntil, this.#advertisedUntil + GRACE_MS)) {
-        await this.#nextEvent(HOT_POLL_MS)
-      } else {
+      await this.#pause(worked)
+    }
+  }
+
+  /** One round: fan out recorded events, lease what there is room for, start sending it. */
+  async #pass(): Promise<boolean> {
+    const fannedOut = await fanOutEvents(this.#o.db, FAN_OUT_BATCH)
+    const room = this.#o.concurrency - this.#inFlight
+    const leaseMs = this.#o.requestTimeoutMs + this.#o.leaseMarginMs
+    const claimed = room > 0 ? await claimDeliveries(this.#o.db, Math.min(room, CLAIM_BATCH), leaseMs) : []
+    for (const delivery of claimed) {
+      this.#send(delivery)
+    }
+    return fannedOut > 0 || claimed.length > 0
+  }
+
+  async #pause(worked: boolean): Promise<void> {
+    const now = Date.now()
+    if (worked) {
+      this.#hotUntil = now + HOT_MS
+      // Under load, claim in chunks: waking for every finished request would lease one
+      // delivery per statement, and statements per delivery are what PostgreSQL pays for.
+      const refill = Math.max(1, Math.floor(this.#o.concurrency / 4))
+      while (!this.#stopping && this.#inFlight > this.#o.concurrency - refill) {
         await this.#nextEvent(this.#o.pollIntervalMs)
       }
+    } else if (now < Math.max(this.#hotUntil, this.#advertisedUntil + GRACE_MS)) {
+      await this.#nextEvent(HOT_POLL_MS)
+    } else {
+      await this.#nextEvent(this.#o.pollIntervalMs)
     }
   }
 
