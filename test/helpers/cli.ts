@@ -6,7 +6,7 @@ export type CliResult = { code: number; out: string; err: string }
 
 /** Runs `imtegrate-webhooks …` in-process against a test database, capturing what it prints. */
 export async function runCli(
-  testDb: TestDb,
+  testDb: Pick<TestDb, 'url'>,
   argv: string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
@@ -24,7 +24,7 @@ export async function runCli(
 
 /** Runs a command with --json that must succeed, and parses what it printed. */
 export async function runCliJson<T>(
-  testDb: TestDb,
+  testDb: Pick<TestDb, 'url'>,
   argv: string[],
   env: Record<string, string> = {},
 ): Promise<T> {

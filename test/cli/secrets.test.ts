@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createSecretBox } from '../../src/secret-box.ts'
+import { runCli, runCliJson } from '../helpers/cli.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+
+let testDb: TestDb
+beforeAll(async () => {
+  testDb = await createTestDatabase()
+})
+afterAll(async () => {
+  await testDb?.drop()
+})
+
+const stored = (orgId: string) =>
+  testDb.db.selectFrom('webhooks.org_secrets').selectAll().where('org_id', '=', orgId).executeTakeFirst()
+
+describe('secrets create', () => {
+  it('prints a new whsec_ secret once, and says it will not be shown again', async () => {
+    const result = await runCli(testDb, ['secrets', 'create', '--org', 'org_text'])
+    expect(result.code).toBe(0)
+    const secret = /^secret: (whsec_\S+)$/m.exec(result.out)?.[1]
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/)
+    expect(result.err).toMatch(/shown only this once/)
+    expect((await stored('org_text'))?.secret).toBe(secret)
+  })
+
+  it('stores the secret sealed when WEBHOOK_SECRETS_KEY is set', async () => {
+    const key = Buffer.alloc(32, 3).toString('base64')
+    const { secret } = await runCliJson<{ org_id: string; secret: string }>(
+      testDb,
+      ['secrets', 'create', '--org', 'org_sealed'],
+      { WEBHOOK_SECRETS_KEY: key },
+    )
+    const row = await stored('org_sealed')
+    expect(row?.secret).toMatch(/^enc:v1:/)
+    expect(createSecretBox(key).open(row?.secret as string)).toBe(secret)
+  })
+
+  it('refuses a second secret for the same org (exit 1) and points to rotate', async () => {
+    const result = await runCli(testDb, ['secrets', 'create', '--org', 'org_text'])
+    expect(result).toMatchObject({ code: 1, out: '' })
+    expect(result.err).toMatch(/already has a secret; use `secrets rotate --org org_text`/)
+  })
+})
+
+describe('secrets rotate', () => {
+  it('replaces the secret and keeps the old one for the grace period', async () => {
+    const before = await stored('org_text')
+    const { secret } = await runCliJson<{ secret: string }>(testDb, [
+      'secrets',
+      'rotate',
+      '--org',
+      'org_text',
+    ])
+    const after = await stored('org_text')
+    expect(after?.secret).toBe(secret)
+    expect(after?.previous_secret).toBe(before?.secret)
+    const graceMs = (after?.previous_expires_at?.getTime() ?? 0) - Date.now()
+    expect(graceMs).toBeGreaterThan(23 * 3_600_000)
+    expect(graceMs).toBeLessThanOrEqual(24 * 3_600_000)
+  })
+
+  it('refuses an org without a secret (exit 1)', async () => {
+    const result = await runCli(testDb, ['secrets', 'rotate', '--org', 'org_none'])
+    expect(result.code).toBe(1)
+    expect(result.err).toMatch(/has no secret yet; use `secrets create --org org_none`/)
+  })
+})
+
+describe('bad arguments', () => {
+  it.each([
+    [['secrets', 'create']],
+    [['secrets', 'create', '--org']],
+    [['secrets', 'destroy', '--org', 'org_1']],
+    [['secrets', '--org', 'org_1']],
+    [['secrets', 'create', '--org', 'org_1', '--colour', 'red']],
+  ])('%j prints the usage and exits 2', async (argv) => {
+    const result = await runCli(testDb, argv)
+    expect(result.code).toBe(2)
+    expect(result.err).toMatch(/usage: imtegrate-webhooks secrets <create\|rotate>/)
+  })
+})
