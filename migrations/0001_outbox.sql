@@ -3,14 +3,18 @@
 
 create schema if not exists webhooks;
 
--- Time-ordered ids: 12 hex digits of milliseconds, then 20 random hex digits.
--- Ordered ids keep the primary-key B-trees append-mostly at millions of rows.
+-- Time-ordered ids: 12 hex digits of milliseconds, then 20 random hex digits (79 bits).
+-- Ordered ids keep the primary-key B-trees append-mostly at millions of rows. PL/pgSQL rather
+-- than SQL so the plan is cached per session, and random() rather than gen_random_uuid(): ids
+-- need to be unique, not secret, and the strong generator costs more than the rest of the call.
 create function webhooks.new_id(prefix text) returns text
-language sql volatile parallel safe as $$
-  select prefix || '_'
+language plpgsql volatile parallel safe as $$
+begin
+  return prefix || '_'
     || lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0')
-    || substr(replace(gen_random_uuid()::text, '-', ''), 13)
-$$;
+    || lpad(to_hex((random() * 4503599627370496)::bigint), 13, '0')
+    || lpad(to_hex((random() * 134217728)::bigint), 7, '0');
+end $$;
 
 -- Raises invalid_parameter_value (22023) naming the argument.
 create function webhooks.invalid(argument text, problem text) returns void
@@ -198,7 +202,9 @@ create table webhooks.worker_pools (
 -- transactions on a global lock, so a notify per event would be the most expensive part of
 -- recording. A dispatcher keeps polling for a grace period after the time it advertises.
 create function webhooks.wake_dispatcher() returns void
-language sql volatile as $$
-  select pg_notify('webhooks_outbox', '')
-  where not exists (select 1 from webhooks.worker_pools where polling_until > clock_timestamp())
-$$;
+language plpgsql volatile as $$
+begin
+  if not exists (select 1 from webhooks.worker_pools where polling_until > clock_timestamp()) then
+    perform pg_notify('webhooks_outbox', '');
+  end if;
+end $$;
