@@ -1,0 +1,136 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import type pg from 'pg'
+import type { Child } from './children.ts'
+import { ORG, recordEvents, remainingWork, until } from './database.ts'
+import { BackendCpu, ProcessCpu, rssBytes } from './proc.ts'
+import type { DrainContext } from './throughput.ts'
+
+/**
+ * A receiver that was down all day: `count` deliveries that already failed four times and
+ * wait for retries between 1 and 12 hours from now, with their events. Written directly with
+ * SQL (100,000 a statement).
+ */
+export async function queueFutureRetries(pool: pg.Pool, count: number, webhookUrl: string): Promise<void> {
+  const CHUNK = 100_000
+  for (let first = 1; first <= count; first += CHUNK) {
+    const last = Math.min(count, first + CHUNK - 1)
+    await pool.query(
+      `with e as (
+         insert into webhooks.events (id, org_id, type, subject_id, webhook_url, data, created_at, fanned_out_at)
+         select webhooks.new_id('evt'), $1, 'image.completed', 'img_down_' || g, $2,
+           json_build_object('id', 'img_down_' || g, 'status', 'completed',
+             'result_url', 'https://storage.imtegrate.com/renders/img_down_' || g || '.png',
+             'template_id', 'tpl_bench', 'duration_ms', 3210),
+           date_trunc('second', now() - interval '1 day'), now() - interval '1 day'
+         from generate_series($3::int, $4::int) g
+         returning id, webhook_url)
+       insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts, failures,
+         next_attempt_at, last_error, created_at)
+       select webhooks.new_id('dlv'), e.id, $1, 'render_url', e.webhook_url, 'pending', 4, 4,
+         now() + interval '1 hour' + random() * interval '11 hours',
+         'connection_refused: connect ECONNREFUSED', now() - interval '1 day'
+       from e`,
+      [ORG, webhookUrl, first, last],
+    )
+  }
+}
+
+export type RssDrainResult = {
+  events: number
+  ms: number
+  perSecond: number
+  rss: { start: number; middle: number; end: number; max: number }
+  nodeUsPerDelivery: number
+  pgUsPerDelivery: number
+}
+
+type DrainOptions = {
+  events: number
+  chunk: number
+  maxBacklog: number
+  webhookUrl: string
+  timeoutMs: number
+}
+
+/** The worker's RSS every 500 ms: its maximum, and the first sample once half had arrived. */
+class RssSampler {
+  readonly start: number
+  max: number
+  middle = 0
+  delivered = 0
+  readonly #timer: NodeJS.Timeout
+
+  constructor(pid: number, half: number) {
+    this.start = rssBytes(pid) ?? 0
+    this.max = this.start
+    this.#timer = setInterval(() => {
+      const rss = rssBytes(pid) ?? 0
+      this.max = Math.max(this.max, rss)
+      if (this.middle === 0 && this.delivered >= half) {
+        this.middle = rss
+      }
+    }, 500)
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+  }
+}
+
+/** Records the events chunk by chunk, never more than `maxBacklog` ahead of the worker. */
+async function produce(ctx: DrainContext, options: DrainOptions, progress: () => Promise<void>) {
+  for (let first = 0; first < options.events; first += options.chunk) {
+    while ((await remainingWork(ctx.pool)) > options.maxBacklog) {
+      await progress()
+      await delay(100)
+    }
+    const count = Math.min(options.chunk, options.events - first)
+    await recordEvents(
+      ctx.pool,
+      { org: ORG, prefix: 'img_drain_', count, webhookUrl: options.webhookUrl },
+      first,
+    )
+    await progress()
+  }
+}
+
+/**
+ * Records `events` renders in chunks while the running worker drains them, sampling the
+ * worker's RSS: before the load, when half had arrived, and at the end.
+ */
+export async function drainWithRss(
+  ctx: DrainContext,
+  worker: Child,
+  options: DrainOptions,
+): Promise<RssDrainResult> {
+  const before = await ctx.receiver.count()
+  const rss = new RssSampler(worker.pid, options.events / 2)
+  const progress = async () => {
+    rss.delivered = (await ctx.receiver.count()) - before
+  }
+  const node = new ProcessCpu(worker.pid)
+  const backends = new BackendCpu(ctx.admin, ctx.dbName)
+  await backends.start()
+  const began = performance.now()
+  try {
+    await produce(ctx, options, progress)
+    const arrived = async () => {
+      await progress()
+      return rss.delivered >= options.events
+    }
+    await until(`${options.events} deliveries at the receiver`, arrived, options.timeoutMs, 50)
+    await until('every outcome to be written', async () => (await remainingWork(ctx.pool)) === 0, 60_000)
+  } finally {
+    rss.stop()
+  }
+  const ms = performance.now() - began
+  const end = rssBytes(worker.pid) ?? 0
+  return {
+    events: options.events,
+    ms,
+    perSecond: (options.events / ms) * 1000,
+    rss: { start: rss.start, middle: rss.middle || end, end, max: Math.max(rss.max, end) },
+    nodeUsPerDelivery: node.read() / options.events,
+    pgUsPerDelivery: (await backends.stop()) / options.events,
+  }
+}

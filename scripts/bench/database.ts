@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
+import pg from 'pg'
+import { generateSecret } from '../../src/delivery/sign.ts'
+import { createLogger } from '../../src/logger.ts'
+import type { SecretBox } from '../../src/secret-box.ts'
+import { migrate } from '../../src/store/migrate.ts'
+
+export type BenchDb = {
+  name: string
+  url: string
+  /** The bench's own connections to the bench database. */
+  pool: pg.Pool
+  /** A connection to the admin database: creates and drops, and lists backends without being one. */
+  admin: pg.Client
+  drop(): Promise<void>
+}
+
+/** Benchmark databases are named iwb_<pid>_<random>; those of dead runs are dropped first. */
+async function dropLeftovers(admin: pg.Client): Promise<void> {
+  const { rows } = await admin.query<{ datname: string }>(
+    "select datname from pg_database where datname ~ '^iwb_[0-9]+_'",
+  )
+  for (const { datname } of rows) {
+    const pid = Number(datname.split('_')[1])
+    let alive = true
+    try {
+      process.kill(pid, 0)
+    } catch {
+      alive = false
+    }
+    if (!alive) {
+      await admin.query(`drop database if exists ${pg.escapeIdentifier(datname)} with (force)`)
+    }
+  }
+}
+
+/**
+ * The bench's own connections: not counted as the dispatcher's (see BackendCpu), and kept when
+ * idle, since a new backend spends ~100 ms of CPU warming its caches, which the render
+ * service's warm pool would not.
+ */
+function benchPool(url: string, dropped: () => boolean): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 48,
+    idleTimeoutMillis: 0,
+    application_name: 'imtegrate-bench',
+  })
+  const onError = (error: Error) => {
+    // pool.end() resolves before its connections have closed; DROP … WITH (FORCE) ends the rest.
+    if (!dropped()) {
+      console.error('bench database connection:', error.message)
+    }
+  }
+  pool.on('error', onError)
+  pool.on('connect', (client) => client.on('error', onError))
+  return pool
+}
+
+/** A fresh database on the server of `adminUrl`, migrated with the project's own migrator. */
+export async function createBenchDatabase(adminUrl: string): Promise<BenchDb> {
+  const admin = new pg.Client({ connectionString: adminUrl, application_name: 'imtegrate-bench-admin' })
+  await admin.connect()
+  await dropLeftovers(admin)
+  const name = `iwb_${process.pid}_${randomBytes(4).toString('hex')}`
+  await admin.query(`create database ${pg.escapeIdentifier(name)}`)
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  let dropped = false
+  const pool = benchPool(url.toString(), () => dropped)
+  const drop = async () => {
+    if (dropped) {
+      return
+    }
+    dropped = true
+    await pool.end().catch(() => undefined)
+    await admin.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`)
+    await admin.end()
+  }
+  try {
+    await migrate(pool, createLogger('warn', process.stderr))
+  } catch (error) {
+    await drop()
+    throw error
+  }
+  return { name, url: url.toString(), pool, admin, drop }
+}
+
+export const ORG = 'org_bench'
+export const ORG_TEN = 'org_ten'
+/** Rows of the render service's stand-in table; each recording client updates its own slice. */
+export const RENDER_ROWS = 40_000
+
+/**
+ * The render service's table, the org secret that signs render URLs, and an org with ten
+ * endpoints at the receiver. Secrets are sealed, as in production, so each attempt pays for
+ * opening one.
+ */
+export async function seedDestinations(pool: pg.Pool, box: SecretBox, url: (path: string) => string) {
+  await pool.query(`create table public.bench_renders (
+    id bigint primary key, status text not null, updated_at timestamptz not null)`)
+  await pool.query(
+    "insert into public.bench_renders select g, 'rendering', now() from generate_series(1, $1::int) g",
+    [RENDER_ROWS],
+  )
+  await pool.query('insert into webhooks.org_secrets (org_id, secret) values ($1, $2)', [
+    ORG,
+    box.seal(generateSecret()),
+  ])
+  for (let i = 0; i < 10; i++) {
+    await pool.query('insert into webhooks.endpoints (id, org_id, url, secret) values ($1, $2, $3, $4)', [
+      `ep_bench_${i}`,
+      ORG_TEN,
+      url(`/ep/${i}`),
+      box.seal(generateSecret()),
+    ])
+  }
+  await pool.query('vacuum analyze public.bench_renders')
+}
+
+export type EventBatch = { org: string; prefix: string; count: number; webhookUrl: string | null }
+
+/** Records `count` completed renders through record_render_status, 5,000 per transaction. */
+export async function recordEvents(pool: pg.Pool, batch: EventBatch, from = 0): Promise<void> {
+  const CHUNK = 5_000
+  for (let first = from; first < from + batch.count; first += CHUNK) {
+    const last = Math.min(from + batch.count, first + CHUNK) - 1
+    await pool.query(
+      `select count(webhooks.record_render_status(org_id => $1, render_id => $2 || g, kind => 'image',
+         status => 'completed', template_id => 'tpl_bench',
+         result_url => 'https://storage.imtegrate.com/renders/' || $2 || g || '.png',
+         duration_ms => 3210, webhook_url => $3))
+       from generate_series($4::int, $5::int) g`,
+      [batch.org, batch.prefix, batch.webhookUrl, first, last],
+    )
+  }
+}
+
+/** Events not fanned out yet plus deliveries due or in flight: the dispatcher's work left. */
+export async function remainingWork(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(`select
+    (select count(*) from webhooks.events where fanned_out_at is null)
+    + (select count(*) from webhooks.deliveries where status = 'in_flight')
+    + (select count(*) from webhooks.deliveries where status = 'pending' and next_attempt_at <= now()) as n`)
+  return Number(rows[0]?.n ?? 0)
+}
+
+/** Polls `check` every `everyMs` until it holds; throws after `timeoutMs`. */
+export async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 10,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!(await check())) {
+    if (performance.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`)
+    }
+    await delay(everyMs)
+  }
+}
+
+/**
+ * Vacuums and analyzes the webhooks tables and flushes the setup's writes with a CHECKPOINT, so
+ * a measurement shares the machine neither with autovacuum catching up nor with a checkpoint
+ * that the bench's own bulk writes triggered (500,000 rows are half a gigabyte of WAL).
+ */
+export async function settleDatabase(pool: pg.Pool, log: (line: string) => void): Promise<void> {
+  for (const table of ['events', 'render_outcomes', 'deliveries', 'attempts']) {
+    await pool.query(`vacuum analyze webhooks.${table}`)
+  }
+  await pool.query('checkpoint').catch((error: Error) => {
+    log(`no CHECKPOINT (${error.message}): a checkpoint may land in a measurement`)
+  })
+}
+
+export async function waitDrained(pool: pg.Pool, timeoutMs: number): Promise<void> {
+  await until('the worker to drain', async () => (await remainingWork(pool)) === 0, timeoutMs, 20)
+}

@@ -1,0 +1,225 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import type { RssDrainResult } from './backlog.ts'
+import type { LatencyResult } from './latency.ts'
+import type { RecordingRates } from './recording.ts'
+import type { DrainResult } from './throughput.ts'
+
+export type Results = {
+  recording: RecordingRates[]
+  recordingAlone: RecordingRates[]
+  latency: LatencyResult
+  single: DrainResult
+  ten: DrainResult
+  naive: DrainResult
+  backlogRetries: number
+  backlogLatency: LatencyResult
+  drain: RssDrainResult & { planned: number }
+  emptyJobs: { default: number; localQueue: number; concurrency: number }
+  rawHttp: { perSecond: number; inFlight: number }
+}
+
+export type Row = { label: string; measured: string; target: string; result: string }
+
+/** The first words of every row, in order: the test checks that a run prints each of them. */
+export const ROW_LABELS = [
+  'Recording overhead, 8 clients',
+  'Recording overhead, 32 clients',
+  'Recording alone, 8 clients',
+  'Recording alone, 32 clients',
+  'Latency p50',
+  'Latency p99',
+  'Throughput, 1 endpoint',
+  'Throughput, 10 endpoints',
+  'Backlog latency p99',
+  'Backlog worker RSS',
+  'Cost per delivery, node',
+  'Cost per delivery, postgres',
+  'Baseline: plain transaction, 8 clients',
+  'Baseline: plain transaction, 32 clients',
+  'Baseline: add_job per event, 8 clients',
+  'Baseline: add_job per event, 32 clients',
+  'Baseline: naive dispatcher',
+  'Baseline: graphile-worker empty jobs, defaults',
+  'Baseline: graphile-worker empty jobs, local queue',
+  'Baseline: raw HTTP',
+] as const
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US')
+const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} ms` : 'never')
+const mb = (bytes: number) => `${Math.round(bytes / 1_048_576)} MB`
+const x = (n: number) => `${n.toFixed(2)}×`
+const verdict = (ok: boolean) => (ok ? 'pass' : '**FAIL**')
+
+function recordingRows(rates: RecordingRates[], alone: RecordingRates[]) {
+  const targets: Row[] = []
+  const baselines: Row[] = []
+  for (const { clients, commitsPerSecond: c } of rates) {
+    const plain = c.plain ?? Number.NaN
+    const ratio = (c.record ?? Number.NaN) / plain
+    targets.push({
+      label: `Recording overhead, ${clients} clients`,
+      measured: `${x(ratio)} (${int(c.record ?? Number.NaN)} vs ${int(plain)} commits/s; worker running and draining)`,
+      target: '≥ 0.50×',
+      result: verdict(ratio >= 0.5),
+    })
+    baselines.push(
+      {
+        label: `Baseline: plain transaction, ${clients} clients`,
+        measured: `${int(plain)} commits/s`,
+        target: '—',
+        result: 'baseline',
+      },
+      {
+        label: `Baseline: add_job per event, ${clients} clients`,
+        measured: `${int(c.add_job ?? Number.NaN)} commits/s = ${x((c.add_job ?? Number.NaN) / plain)}`,
+        target: '—',
+        result: 'why not',
+      },
+    )
+  }
+  for (const { clients, commitsPerSecond: c } of alone) {
+    const ratio = (c.record ?? Number.NaN) / (c.plain ?? Number.NaN)
+    targets.push({
+      label: `Recording alone, ${clients} clients`,
+      measured: `${x(ratio)} (${int(c.record ?? Number.NaN)} vs ${int(c.plain ?? Number.NaN)} commits/s; no worker running)`,
+      target: 'diagnostic',
+      result: '',
+    })
+  }
+  return { targets, baselines }
+}
+
+function latencyRows(r: Results): Row[] {
+  const of = (l: LatencyResult) => `${int(l.sent)} events at ${int(l.rate)}/s, ${int(l.arrived)} arrived`
+  return [
+    {
+      label: 'Latency p50',
+      measured: `${ms(r.latency.p50)} (${of(r.latency)})`,
+      target: '≤ 15 ms',
+      result: verdict(r.latency.p50 <= 15),
+    },
+    {
+      label: 'Latency p99',
+      measured: `${ms(r.latency.p99)} (max ${ms(r.latency.max)})`,
+      target: '≤ 60 ms',
+      result: verdict(r.latency.p99 <= 60),
+    },
+  ]
+}
+
+function throughputRows(r: Results): Row[] {
+  const vsNaive = (d: DrainResult) => d.perSecond / r.naive.perSecond
+  const rate = (d: DrainResult) =>
+    `${int(d.perSecond)} deliveries/s = ${x(vsNaive(d))} naive (${int(d.deliveries)} in ${(d.ms / 1000).toFixed(1)} s)`
+  return [
+    {
+      label: 'Throughput, 1 endpoint',
+      measured: rate(r.single),
+      target: '≥ 1.50× naive',
+      result: verdict(vsNaive(r.single) >= 1.5),
+    },
+    {
+      label: 'Throughput, 10 endpoints',
+      measured: rate(r.ten),
+      target: '≥ 1.50× naive',
+      result: verdict(vsNaive(r.ten) >= 1.5),
+    },
+  ]
+}
+
+function backlogRows(r: Results): Row[] {
+  const { rss, events, planned } = r.drain
+  const flat = rss.end <= rss.middle * 1.2
+  const scale = events < planned ? ` (${int(events)} of ${int(planned)}: time budget)` : ''
+  return [
+    {
+      label: 'Backlog latency p99',
+      measured: `${ms(r.backlogLatency.p99)} (p50 ${ms(r.backlogLatency.p50)}) with ${int(r.backlogRetries)} future retries queued`,
+      target: '≤ 60 ms',
+      result: verdict(r.backlogLatency.p99 <= 60),
+    },
+    {
+      label: 'Backlog worker RSS',
+      measured: `${mb(rss.start)} → ${mb(rss.middle)} → ${mb(rss.end)} (max ${mb(rss.max)}) draining ${int(events)} events${scale} at ${int(r.drain.perSecond)}/s`,
+      target: 'flat: end ≤ 1.2× middle',
+      result: verdict(flat),
+    },
+  ]
+}
+
+function costRows(r: Results): Row[] {
+  const line = (pick: (d: DrainResult) => string) =>
+    `${pick(r.single)} (10 endpoints ${pick(r.ten)}; naive ${pick(r.naive)})`
+  return [
+    {
+      label: 'Cost per delivery, node',
+      measured: line((d) => `${int(d.nodeUsPerDelivery)} µs`),
+      target: 'report',
+      result: '',
+    },
+    {
+      label: 'Cost per delivery, postgres',
+      measured: line((d) => `${int(d.pgUsPerDelivery)} µs, ${d.xactsPerDelivery.toFixed(2)} transactions`),
+      target: 'report',
+      result: '',
+    },
+  ]
+}
+
+export function buildRows(r: Results): Row[] {
+  const recording = recordingRows(r.recording, r.recordingAlone)
+  return [
+    ...recording.targets,
+    ...latencyRows(r),
+    ...throughputRows(r),
+    ...backlogRows(r),
+    ...costRows(r),
+    ...recording.baselines,
+    {
+      label: 'Baseline: naive dispatcher',
+      measured: `${int(r.naive.perSecond)} deliveries/s, 32 in flight (${int(r.naive.deliveries)} deliveries)`,
+      target: '—',
+      result: 'baseline',
+    },
+    {
+      label: 'Baseline: graphile-worker empty jobs, defaults',
+      measured: `${int(r.emptyJobs.default)} jobs/s (${r.emptyJobs.concurrency} concurrent)`,
+      target: '—',
+      result: 'baseline',
+    },
+    {
+      label: 'Baseline: graphile-worker empty jobs, local queue',
+      measured: `${int(r.emptyJobs.localQueue)} jobs/s (local queue 500, batched completion: rejected, see below)`,
+      target: '—',
+      result: 'baseline',
+    },
+    {
+      label: 'Baseline: raw HTTP',
+      measured: `${int(r.rawHttp.perSecond)} requests/s (undici, signed 1 KB body, ${r.rawHttp.inFlight} in flight)`,
+      target: '—',
+      result: 'baseline',
+    },
+  ]
+}
+
+export function renderTable(rows: readonly Row[]): string {
+  const lines = ['| | measured | target | result |', '| --- | --- | --- | --- |']
+  for (const row of rows) {
+    lines.push(`| ${row.label} | ${row.measured} | ${row.target} | ${row.result} |`)
+  }
+  return lines.join('\n')
+}
+
+const BEGIN = '<!-- bench:begin -->'
+const END = '<!-- bench:end -->'
+
+/** Replaces the generated block of docs/benchmarks.md; the hand-written reasoning around it stays. */
+export async function writeDocs(path: URL, block: string): Promise<void> {
+  const text = await readFile(path, 'utf8')
+  const from = text.indexOf(BEGIN)
+  const to = text.indexOf(END)
+  if (from < 0 || to < from) {
+    throw new Error(`${path.pathname} has no ${BEGIN} … ${END} block to replace`)
+  }
+  await writeFile(path, `${text.slice(0, from + BEGIN.length)}\n${block}\n${text.slice(to)}`)
+}
