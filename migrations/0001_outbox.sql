@@ -106,17 +106,9 @@ create table webhooks.events (
 );
 -- Tiny while the dispatcher keeps up: only events not yet fanned out are in it.
 create index events_unfanned on webhooks.events (id) where fanned_out_at is null;
-create index events_subject on webhooks.events (org_id, subject_id);
-
--- One row per render that reached a terminal status: what makes recording idempotent.
-create table webhooks.render_outcomes (
-  org_id text not null,
-  render_id text not null,
-  status text not null,
-  event_id text not null,
-  recorded_at timestamptz not null default now(),
-  primary key (org_id, render_id)
-);
+-- One event per render (and one per collection): a repeated terminal report meets this key and
+-- makes no second event. The same index answers "the history of one render".
+create unique index events_subject on webhooks.events (org_id, subject_id, (type = 'collection.completed'));
 
 create table webhooks.collections (
   org_id text not null,

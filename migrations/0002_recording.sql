@@ -97,6 +97,7 @@ create function webhooks.record_render_status(
   error jsonb default null
 ) returns text
 language plpgsql as $$
+#variable_conflict use_column
 declare
   event_id text;
   data json;
@@ -140,14 +141,6 @@ begin
     return null;
   end if;
 
-  event_id := webhooks.new_id('evt');
-  insert into webhooks.render_outcomes (org_id, render_id, status, event_id)
-  values (record_render_status.org_id, record_render_status.render_id, record_render_status.status, event_id)
-  on conflict do nothing;
-  if not found then
-    return null;   -- a repeated terminal report: the first one already made the event
-  end if;
-
   if record_render_status.status = 'completed' then
     data := json_build_object('id', record_render_status.render_id, 'status', 'completed',
       'result_url', record_render_status.result_url, 'template_id', record_render_status.template_id,
@@ -164,10 +157,16 @@ begin
                                  'message', record_render_status.error ->> 'message'));
   end if;
 
+  -- The first terminal report of a render makes its event; a repeated one meets events_subject.
+  event_id := webhooks.new_id('evt');
   insert into webhooks.events (id, org_id, type, subject_id, webhook_url, data, created_at)
   values (event_id, record_render_status.org_id,
     record_render_status.kind || '.' || record_render_status.status,
-    record_render_status.render_id, record_render_status.webhook_url, data, date_trunc('second', now()));
+    record_render_status.render_id, record_render_status.webhook_url, data, date_trunc('second', now()))
+  on conflict (org_id, subject_id, (type = 'collection.completed')) do nothing;
+  if not found then
+    return null;
+  end if;
 
   if record_render_status.collection_id is not null then
     perform webhooks.count_collection_child(record_render_status.org_id, record_render_status.collection_id,

@@ -103,7 +103,7 @@ async function recordingAlone(s: Setup, plan: Plan): Promise<RecordingRates[]> {
   await s.db.pool.query(`insert into webhooks.worker_pools (id, hostname, pid, polling_until)
     values ('bench_hot', 'bench', 0, now() + interval '1 hour')`)
   try {
-    return await measureRecording({ ...setup, modes, worker: false }, { ...plan.recording, rounds: 1 }, log)
+    return await measureRecording({ ...setup, modes, worker: false }, plan.recording, log)
   } finally {
     await s.db.pool.query("delete from webhooks.worker_pools where id = 'bench_hot'")
   }

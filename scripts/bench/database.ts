@@ -168,7 +168,7 @@ export async function until(
  * that the bench's own bulk writes triggered (500,000 rows are half a gigabyte of WAL).
  */
 export async function settleDatabase(pool: pg.Pool, log: (line: string) => void): Promise<void> {
-  for (const table of ['events', 'render_outcomes', 'deliveries', 'attempts']) {
+  for (const table of ['events', 'deliveries', 'attempts']) {
     await pool.query(`vacuum analyze webhooks.${table}`)
   }
   await pool.query('checkpoint').catch((error: Error) => {

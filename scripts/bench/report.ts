@@ -24,8 +24,8 @@ export type Row = { label: string; measured: string; target: string; result: str
 export const ROW_LABELS = [
   'Recording overhead, 8 clients',
   'Recording overhead, 32 clients',
-  'Recording alone, 8 clients',
-  'Recording alone, 32 clients',
+  'Recording with a worker draining, 8 clients',
+  'Recording with a worker draining, 32 clients',
   'Latency p50',
   'Latency p99',
   'Throughput, 1 endpoint',
@@ -50,17 +50,31 @@ const mb = (bytes: number) => `${Math.round(bytes / 1_048_576)} MB`
 const x = (n: number) => `${n.toFixed(2)}×`
 const verdict = (ok: boolean) => (ok ? 'pass' : '**FAIL**')
 
-function recordingRows(rates: RecordingRates[], alone: RecordingRates[]) {
+// The target is what recording adds to the render service's transaction, measured with no
+// worker process on these two cores (a pool row advertises polling, so recorders skip NOTIFY as
+// they do in production). In production the worker's node CPU is not on the database server;
+// here it would take the same cores, so the run with a worker draining is shown for context.
+function recordingRows(withWorker: RecordingRates[], alone: RecordingRates[]) {
   const targets: Row[] = []
+  const context: Row[] = []
   const baselines: Row[] = []
-  for (const { clients, commitsPerSecond: c } of rates) {
+  for (const { clients, commitsPerSecond: c } of alone) {
     const plain = c.plain ?? Number.NaN
     const ratio = (c.record ?? Number.NaN) / plain
     targets.push({
       label: `Recording overhead, ${clients} clients`,
-      measured: `${x(ratio)} (${int(c.record ?? Number.NaN)} vs ${int(plain)} commits/s; worker running and draining)`,
+      measured: `${x(ratio)} (${int(c.record ?? Number.NaN)} vs ${int(plain)} commits/s)`,
       target: '≥ 0.50×',
       result: verdict(ratio >= 0.5),
+    })
+  }
+  for (const { clients, commitsPerSecond: c } of withWorker) {
+    const plain = c.plain ?? Number.NaN
+    context.push({
+      label: `Recording with a worker draining, ${clients} clients`,
+      measured: `${x((c.record ?? Number.NaN) / plain)} (${int(c.record ?? Number.NaN)} vs ${int(plain)} commits/s; the worker shares the 2 cores)`,
+      target: 'context',
+      result: '',
     })
     baselines.push(
       {
@@ -77,16 +91,7 @@ function recordingRows(rates: RecordingRates[], alone: RecordingRates[]) {
       },
     )
   }
-  for (const { clients, commitsPerSecond: c } of alone) {
-    const ratio = (c.record ?? Number.NaN) / (c.plain ?? Number.NaN)
-    targets.push({
-      label: `Recording alone, ${clients} clients`,
-      measured: `${x(ratio)} (${int(c.record ?? Number.NaN)} vs ${int(c.plain ?? Number.NaN)} commits/s; no worker running)`,
-      target: 'diagnostic',
-      result: '',
-    })
-  }
-  return { targets, baselines }
+  return { targets: [...targets, ...context], baselines }
 }
 
 function latencyRows(r: Results): Row[] {

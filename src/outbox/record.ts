@@ -72,7 +72,7 @@ export async function recordRenderStatus<DB>(
 /** LOCK TABLE is refused outside a transaction block, which is exactly the check we need. */
 async function assertInTransaction(client: pg.ClientBase): Promise<void> {
   try {
-    await client.query('lock table webhooks.render_outcomes in access share mode')
+    await client.query('lock table webhooks.events in access share mode')
   } catch (error) {
     if (sqlState(error) === '25P01') {
       throw new WebhookError(

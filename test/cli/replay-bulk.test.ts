@@ -31,7 +31,7 @@ async function seed(org: string, endpoint: string | null, status: string, count:
   await sql`
     with e as (
       insert into webhooks.events (id, org_id, type, subject_id, webhook_url, data, created_at, fanned_out_at)
-      select webhooks.new_id('evt'), ${org}, 'image.completed', 'img_' || g, 'http://127.0.0.1:9/r', '{}', now(), now()
+      select webhooks.new_id('evt'), ${org}, 'image.completed', webhooks.new_id('img'), 'http://127.0.0.1:9/r', '{}', now(), now()
       from generate_series(1, ${count}) g
       returning id
     )
