@@ -189,7 +189,8 @@ async function checkCall(call: Call): Promise<void> {
 describe('the recording functions driven with random input', () => {
   it('either record a consistent event or raise a clean error, and never half-write', async () => {
     const call = fc.oneof({ arbitrary: renderCall, weight: 3 }, { arbitrary: collectionCall, weight: 1 })
-    await fc.assert(fc.asyncProperty(call, checkCall), { numRuns: 300 })
+    // A fixed seed: the path assertions below (a collection completing, say) must not depend on luck.
+    await fc.assert(fc.asyncProperty(call, checkCall), { numRuns: 300, seed: 20261129 })
     // The run was not vacuous: calls made events, made none, opened collections, completed some,
     // and were refused for bad arguments and for values PostgreSQL itself cannot take.
     expect(seen.events).toBeGreaterThan(10)
