@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { sqlState, WebhookError } from '../errors.ts'
 import type { Db, Trx } from './database.ts'
+import { rotatedSecret } from './secrets.ts'
 
 /** An endpoint as operators see it: never its secrets. */
 export type EndpointSummary = {
@@ -164,12 +165,7 @@ export async function rotateEndpointSecret(
 ): Promise<boolean> {
   const result = await db
     .updateTable('webhooks.endpoints')
-    .set({
-      previous_secret: sql`secret`,
-      previous_expires_at: sql`now() + ${graceMs} * interval '1 millisecond'`,
-      secret: sealed,
-      updated_at: sql`now()`,
-    })
+    .set({ ...rotatedSecret(sealed, graceMs), updated_at: sql`now()` })
     .where('id', '=', id)
     .where('deleted_at', 'is', null)
     .executeTakeFirst()

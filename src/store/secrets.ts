@@ -23,13 +23,20 @@ export async function rotateOrgSecret(
 ): Promise<boolean> {
   const result = await db
     .updateTable('webhooks.org_secrets')
-    .set({
-      previous_secret: sql`secret`,
-      previous_expires_at: sql`now() + ${graceMs} * interval '1 millisecond'`,
-      secret: sealed,
-      rotated_at: sql`now()`,
-    })
+    .set({ ...rotatedSecret(sealed, graceMs), rotated_at: sql`now()` })
     .where('org_id', '=', orgId)
     .executeTakeFirst()
   return Number(result.numUpdatedRows) === 1
+}
+
+/**
+ * The rotation rule shared by org and endpoint secrets: the current secret becomes the previous
+ * one, which keeps signing until now + graceMs, and `sealed` becomes current.
+ */
+export function rotatedSecret(sealed: string, graceMs: number) {
+  return {
+    previous_secret: sql<string>`secret`,
+    previous_expires_at: sql<Date>`now() + ${graceMs} * interval '1 millisecond'`,
+    secret: sealed,
+  }
 }
