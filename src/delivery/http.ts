@@ -49,9 +49,21 @@ export function createHttpClient(options: {
   })
 
   async function post(url: string, headers: Record<string, string>, body: string, signal?: AbortSignal) {
-    const deadline = AbortSignal.timeout(timeoutMs)
-    const abort = signal ? AbortSignal.any([deadline, signal]) : deadline
+    // One deadline for the whole exchange, and the worker's stop signal, on one controller: a
+    // cleared timer per request rather than AbortSignal.timeout/any, whose timers and composite
+    // signals outlive the request and cost more than the request's own bookkeeping.
+    const abort = new AbortController()
+    let timedOut = false
+    const deadline = setTimeout(() => {
+      timedOut = true
+      abort.abort()
+    }, timeoutMs)
+    const stop = () => abort.abort()
+    signal?.addEventListener('abort', stop, { once: true })
     try {
+      if (signal?.aborted) {
+        abort.abort()
+      }
       const target = new URL(url)
       guard?.checkHostname(target.hostname.replace(/^\[|\]$/g, ''))
       const response = await request(target, {
@@ -59,7 +71,7 @@ export function createHttpClient(options: {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...headers },
         body,
-        signal: abort,
+        signal: abort.signal,
       })
       const retryAfter = response.headers['retry-after']
       const excerpt = await readExcerpt(response.body)
@@ -69,7 +81,10 @@ export function createHttpClient(options: {
         excerpt,
       }
     } catch (error) {
-      throw toTransportError(error, deadline.aborted, timeoutMs)
+      throw toTransportError(error, timedOut, timeoutMs)
+    } finally {
+      clearTimeout(deadline)
+      signal?.removeEventListener('abort', stop)
     }
   }
 

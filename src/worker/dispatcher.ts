@@ -152,18 +152,18 @@ export class Dispatcher {
     }
   }
 
-  /** Resolves on kick(), a finished request, or after `ms`. */
+  /** Resolves on kick(), a finished request, or after `ms`. Cheap: it runs for every wake-up. */
   #nextEvent(ms: number): Promise<void> {
-    const timer = new AbortController()
-    const woken = new Promise<void>((resolve) => {
-      this.#wake = resolve
-    })
-    return Promise.race([
-      woken,
-      delay(ms, undefined, { signal: timer.signal }).catch(() => undefined),
-    ]).finally(() => {
-      timer.abort()
-      this.#wake = undefined
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        if (this.#wake === done) {
+          this.#wake = undefined
+        }
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.#wake = done
     })
   }
 
