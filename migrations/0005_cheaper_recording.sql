@@ -1,7 +1,8 @@
 -- Cheaper recording: record_render_status runs inside the render service's own transaction, so
 -- every statement it executes is paid on the hot path. Before, it ran about ten PL/pgSQL
--- statements (one PERFORM per argument check) before its INSERT; now one expression checks every
--- argument and only a failing call takes the slow path, which names the argument as before.
+-- statements (one PERFORM per argument check) before its INSERT and read worker_pools on every
+-- call; now one expression checks every argument (only a failing call takes the slow path, which
+-- names the argument as before), and a session remembers a dispatcher's promise to poll.
 
 -- Are these arguments valid? The same rules as the checks in explain_render_arguments, as one
 -- SQL expression: inlined by the planner into record_render_status's IF, so it costs no call.
@@ -75,6 +76,35 @@ begin
     message = 'record_render_status: arguments failed the quick check but no rule names them';
 end $$;
 
+-- A dispatcher that advertises worker_pools.polling_until promises to poll the outbox until then
+-- (and for a grace period after), so recorders need not NOTIFY. Reading worker_pools on every
+-- recording was a tenth of recording's cost; each session now keeps the latest promise it read
+-- (at most 2 s ahead) in a session setting, and reads the table again once it has passed. The
+-- wake-up only saves latency: dispatchers also poll, so nothing is lost if a promise is broken
+-- (a worker stopping early delays the next event by at most its poll interval).
+create function webhooks.polling_promised() returns boolean
+language sql volatile as $$
+  select coalesce(nullif(current_setting('webhooks.polling_until', true), '')::float8, 0)
+    > extract(epoch from clock_timestamp())
+$$;
+
+create or replace function webhooks.wake_dispatcher() returns void
+language plpgsql volatile as $$
+declare
+  until timestamptz;
+begin
+  if webhooks.polling_promised() then
+    return;
+  end if;
+  select max(polling_until) into until from webhooks.worker_pools where polling_until > clock_timestamp();
+  if until is null then
+    perform pg_notify('webhooks_outbox', '');
+  else
+    perform set_config('webhooks.polling_until',
+      extract(epoch from least(until, clock_timestamp() + interval '2 seconds'))::text, false);
+  end if;
+end $$;
+
 -- Same signature, same results and errors as in 0002; fewer statements on the success path.
 create or replace function webhooks.record_render_status(
   org_id text,
@@ -139,6 +169,8 @@ begin
       record_render_status.status);
   end if;
 
-  perform webhooks.wake_dispatcher();
+  if not webhooks.polling_promised() then
+    perform webhooks.wake_dispatcher();
+  end if;
   return event_id;
 end $$;
