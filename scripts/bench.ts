@@ -109,20 +109,17 @@ async function recordingAlone(s: Setup, plan: Plan): Promise<RecordingRates[]> {
   }
 }
 
-/** How many events the RSS drain can take and still end within the time budget. */
-function affordableDrain(plan: Plan, perSecond: number): number {
-  if (plan.backlog.drainFixed) {
-    return plan.backlog.drainEvents
-  }
-  const leftSeconds = (plan.budgetMs - (performance.now() - began)) / 1000 - 20
-  // Recording runs alongside the drain on the same two cores, so it drains slower than a
-  // backlog: about 0.6 of the backlog rate in full runs.
-  const affordable = Math.floor((perSecond * 0.6 * leftSeconds) / plan.backlog.chunk) * plan.backlog.chunk
-  return Math.max(plan.backlog.chunk, Math.min(plan.backlog.drainEvents, affordable))
+/**
+ * When the RSS drain stops recording: late enough for the whole million on this machine, early
+ * enough that what is still queued then (at most four chunks) drains within the time budget.
+ * --drain-events N records all N whatever the time.
+ */
+function recordUntil(plan: Plan): number {
+  return plan.backlog.drainFixed ? Number.POSITIVE_INFINITY : began + plan.budgetMs - 30_000
 }
 
 /** With the worker running, as in production: recording, latency, then the backlog phases. */
-async function production(s: Setup, plan: Plan, worker: Child, drainRate: number) {
+async function production(s: Setup, plan: Plan, worker: Child) {
   // What the render service records with no worker running is drained first.
   await waitDrained(s.db.pool, DRAIN_TIMEOUT_MS)
   await settleDatabase(s.db.pool, log)
@@ -147,10 +144,10 @@ async function production(s: Setup, plan: Plan, worker: Child, drainRate: number
   log(
     `latency with the backlog: p50 ${backlogLatency.p50.toFixed(1)} ms, p99 ${backlogLatency.p99.toFixed(1)} ms`,
   )
-  const events = affordableDrain(plan, drainRate)
-  log(`draining ${events} events while recording them`)
+  log(`draining up to ${plan.backlog.drainEvents} events while recording them`)
   const drained = await drainWithRss(s.ctx, worker, {
-    events,
+    events: plan.backlog.drainEvents,
+    recordUntil: recordUntil(plan),
     chunk: plan.backlog.chunk,
     maxBacklog: plan.backlog.chunk * 4,
     webhookUrl: s.receiver.url('/drain'),
@@ -190,7 +187,7 @@ async function run(plan: Plan, write: boolean): Promise<void> {
     const drains = await throughput(s, plan)
     const alone = await recordingAlone(s, plan)
     worker = await startWorkerProcess(env, db.pool)
-    const prod = await production(s, plan, worker, drains.single.perSecond)
+    const prod = await production(s, plan, worker)
     const table = renderTable(buildRows({ ...base, ...drains, ...prod, recordingAlone: alone }))
     const minutes = ((performance.now() - began) / 60_000).toFixed(1)
     const header = `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${plan.mode} mode, ${minutes} min, on ${await machine(s)}; ${await checkOutcomes(s)}.`

@@ -50,6 +50,8 @@ type DrainOptions = {
   maxBacklog: number
   webhookUrl: string
   timeoutMs: number
+  /** performance.now() after which no more events are recorded (the run's time budget). */
+  recordUntil: number
 }
 
 /** The worker's RSS every 500 ms: its maximum, and the first sample once half had arrived. */
@@ -77,25 +79,34 @@ class RssSampler {
   }
 }
 
-/** Records the events chunk by chunk, never more than `maxBacklog` ahead of the worker. */
+/**
+ * Records the events chunk by chunk, never more than `maxBacklog` ahead of the worker, until
+ * all are recorded or `recordUntil` has passed. Returns how many it recorded.
+ */
 async function produce(ctx: DrainContext, options: DrainOptions, progress: () => Promise<void>) {
-  for (let first = 0; first < options.events; first += options.chunk) {
+  let recorded = 0
+  while (recorded < options.events) {
     while ((await remainingWork(ctx.pool)) > options.maxBacklog) {
       await progress()
       await delay(100)
     }
-    const count = Math.min(options.chunk, options.events - first)
+    if (recorded > 0 && performance.now() >= options.recordUntil) {
+      break
+    }
+    const count = Math.min(options.chunk, options.events - recorded)
     await recordEvents(
       ctx.pool,
       { org: ORG, prefix: 'img_drain_', count, webhookUrl: options.webhookUrl },
-      first,
+      recorded,
     )
+    recorded += count
     await progress()
   }
+  return recorded
 }
 
 /**
- * Records `events` renders in chunks while the running worker drains them, sampling the
+ * Records up to `events` renders in chunks while the running worker drains them, sampling the
  * worker's RSS: before the load, when half had arrived, and at the end.
  */
 export async function drainWithRss(
@@ -112,13 +123,14 @@ export async function drainWithRss(
   const backends = new BackendCpu(ctx.admin, ctx.dbName)
   await backends.start()
   const began = performance.now()
+  let events = 0
   try {
-    await produce(ctx, options, progress)
+    events = await produce(ctx, options, progress)
     const arrived = async () => {
       await progress()
-      return rss.delivered >= options.events
+      return rss.delivered >= events
     }
-    await until(`${options.events} deliveries at the receiver`, arrived, options.timeoutMs, 50)
+    await until(`${events} deliveries at the receiver`, arrived, options.timeoutMs, 50)
     await until('every outcome to be written', async () => (await remainingWork(ctx.pool)) === 0, 60_000)
   } finally {
     rss.stop()
@@ -126,11 +138,11 @@ export async function drainWithRss(
   const ms = performance.now() - began
   const end = rssBytes(worker.pid) ?? 0
   return {
-    events: options.events,
+    events,
     ms,
-    perSecond: (options.events / ms) * 1000,
+    perSecond: (events / ms) * 1000,
     rss: { start: rss.start, middle: rss.middle || end, end, max: Math.max(rss.max, end) },
-    nodeUsPerDelivery: node.read() / options.events,
-    pgUsPerDelivery: (await backends.stop()) / options.events,
+    nodeUsPerDelivery: node.read() / events,
+    pgUsPerDelivery: (await backends.stop()) / events,
   }
 }

@@ -14,7 +14,7 @@ export type Plan = {
   throughput: { single: number; tenEvents: number; naive: number }
   emptyJobs: { default: number; localQueue: number; concurrency: number }
   http: { seconds: number; inFlight: number }
-  /** drainEvents is shortened to fit budgetMs unless drainFixed (set by --drain-events). */
+  /** The drain stops recording 30 s before budgetMs (fewer than drainEvents) unless drainFixed (--drain-events). */
   backlog: {
     retries: number
     latencySeconds: number

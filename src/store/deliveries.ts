@@ -48,8 +48,9 @@ export async function claimDeliveries(db: Db, limit: number, leaseMs: number): P
       select d.id, d.attempts, d.replays, d.org_id, d.endpoint_id,
         d.lease_until - ${leaseMs} * interval '1 millisecond', 0, 'worker_lost',
         'the worker holding this attempt stopped before recording its outcome', 'lost'
-      from webhooks.deliveries d join due on due.id = d.id
-      where d.status = 'in_flight'
+      from webhooks.deliveries d
+      -- By primary key: a join on status = 'in_flight' was planned as a scan of every leased row.
+      where d.id = any(array(select id from due)) and d.status = 'in_flight'
       on conflict (delivery_id, attempt_no) do nothing
     ), claimed as (
       update webhooks.deliveries d

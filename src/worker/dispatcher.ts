@@ -222,6 +222,9 @@ export class Dispatcher {
   }
 
   #logAttempt(claimed: ClaimedDelivery, record: AttemptRecord): void {
+    if (record.outcome !== 'dropped' && !this.#o.logger.isLevelEnabled('info')) {
+      return
+    }
     const fields = {
       eventId: claimed.event_id,
       deliveryId: record.deliveryId,
