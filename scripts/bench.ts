@@ -98,7 +98,7 @@ async function throughput(s: Setup, plan: Plan): Promise<Pick<Results, 'single' 
  */
 async function recordingAlone(s: Setup, plan: Plan): Promise<RecordingRates[]> {
   const setup = { url: s.db.url, pool: s.db.pool, webhookUrl: s.receiver.url('/alone') }
-  const modes = ['plain', 'record'] as const
+  const modes = ['plain', 'record', 'row'] as const
   await settleDatabase(s.db.pool, log)
   await s.db.pool.query(`insert into webhooks.worker_pools (id, hostname, pid, polling_until)
     values ('bench_hot', 'bench', 0, now() + interval '1 hour')`)

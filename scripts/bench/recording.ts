@@ -2,8 +2,12 @@ import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
 import { ORG, waitDrained } from './database.ts'
 
-/** The render service's status-change transaction, alone or with one of the two ways to record it. */
-export type RecordingMode = 'plain' | 'record' | 'add_job'
+/**
+ * The render service's status-change transaction, alone or with one of the two ways to record
+ * it; `row` adds only the INSERT of the same event row (with its idempotency key) as a statement
+ * of its own: the floor any outbox write pays, against which recording's own work shows.
+ */
+export type RecordingMode = 'plain' | 'record' | 'add_job' | 'row'
 export const RECORDING_MODES: readonly RecordingMode[] = ['plain', 'record', 'add_job']
 
 export type RecordingRates = { clients: number; commitsPerSecond: Partial<Record<RecordingMode, number>> }
@@ -24,6 +28,20 @@ function transaction(mode: RecordingMode, row: number, renderId: string, webhook
     return `begin; ${update} select webhooks.record_render_status(org_id => '${ORG}', render_id => ${id},
       kind => 'image', status => 'completed', template_id => 'tpl_bench', result_url => ${resultUrl},
       duration_ms => 3210, webhook_url => ${url}); commit;`
+  }
+  if (mode === 'row') {
+    const data = pg.escapeLiteral(
+      JSON.stringify({
+        id: renderId,
+        status: 'completed',
+        result_url: `https://storage.imtegrate.com/renders/${renderId}.png`,
+        template_id: 'tpl_bench',
+        duration_ms: 3210,
+      }),
+    )
+    return `begin; ${update} insert into webhooks.events (id, org_id, type, subject_id, webhook_url, data, created_at)
+      values (webhooks.new_id('evt'), '${ORG}', 'image.completed', ${id}, ${url}, ${data}, date_trunc('second', now()))
+      on conflict (org_id, subject_id, (type = 'collection.completed')) do nothing; commit;`
   }
   if (mode === 'add_job') {
     // The textbook design: a job per event, carrying what the fan-out job would need.
