@@ -27,9 +27,9 @@ export type Plan = {
 const full: Plan = {
   mode: 'full',
   budgetMs: 550_000,
-  // 128 in flight: claim and flush batches twice as large as at 64 (0.05 instead of 0.09
-  // transactions per delivery); at 256 the worker's node process is the limit.
-  workerConcurrency: 128,
+  // 256 in flight: the larger the claim and flush batches, the less PostgreSQL pays per
+  // delivery (docs/benchmarks.md has the comparison with 64 and 128).
+  workerConcurrency: 256,
   recording: { clientCounts: [8, 32], seconds: 4, rounds: 2 },
   latency: { rate: 200, seconds: 20 },
   throughput: { single: 20_000, tenEvents: 2_000, naive: 20_000 },
