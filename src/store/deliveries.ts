@@ -98,24 +98,39 @@ export type AttemptRecord = {
  * Writes a batch of attempt outcomes in one transaction: the attempt rows, the deliveries' new
  * states (and next_attempt_at, which is what wakes the next attempt), and endpoints disabled by
  * 410 Gone. A delivery whose lease was meanwhile taken over (it looked lost) keeps its new
- * owner's state; its attempt row replaces the placeholder marked lost.
+ * owner's state; its attempt row replaces the placeholder marked lost. A retry for an endpoint
+ * that was disabled or deleted while the attempt was in flight is not scheduled: the delivery
+ * is dropped now. Returns the ids of the deliveries dropped that way.
  */
-export async function recordAttempts(db: Db, records: readonly AttemptRecord[]): Promise<void> {
+export async function recordAttempts(db: Db, records: readonly AttemptRecord[]): Promise<Set<string>> {
   if (records.length === 0) {
-    return
+    return new Set()
   }
   const col = <T>(pick: (r: AttemptRecord) => T) => records.map(pick)
-  await db.transaction().execute(async (trx) => {
-    await sql`
-      with r as (
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ delivery_id: string }>`
+      with given as (
         select * from unnest(
           ${col((r) => r.deliveryId)}::text[], ${col((r) => r.attemptNo)}::int[], ${col((r) => r.replayNo)}::int[],
           ${col((r) => r.orgId)}::text[], ${col((r) => r.endpointId)}::text[], ${col((r) => r.startedAt)}::timestamptz[],
           ${col((r) => r.durationMs)}::int[], ${col((r) => r.statusCode)}::int[], ${col((r) => r.errorCode)}::text[],
           ${col((r) => r.errorMessage)}::text[], ${col((r) => r.responseExcerpt)}::text[],
           ${col((r) => r.outcome)}::text[], ${col((r) => r.status)}::text[], ${col((r) => r.nextAttemptAt)}::timestamptz[]
-        ) as r(delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
+        ) as g(delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
                error_code, error_message, response_excerpt, outcome, status, next_attempt_at)
+      ), r as (
+        -- A retry for an endpoint disabled or deleted meanwhile: dropped now, not when it comes due.
+        select g.delivery_id, g.attempt_no, g.replay_no, g.org_id, g.endpoint_id, g.started_at, g.duration_ms,
+          g.status_code, g.error_code, g.error_message, g.response_excerpt,
+          case when gone then 'dropped' else g.status end as status,
+          case when gone and g.outcome = 'retrying' then 'dropped' else g.outcome end as outcome,
+          case when gone then null else g.next_attempt_at end as next_attempt_at,
+          case when gone then 'endpoint_disabled: ' || coalesce(ep.disabled_reason, 'the endpoint was deleted') end
+            as drop_reason
+        from given g
+        left join webhooks.endpoints ep on ep.id = g.endpoint_id
+        cross join lateral (select g.status = 'pending' and ep.id is not null
+          and not (ep.enabled and ep.deleted_at is null) as gone) x
       ), updated as (
         update webhooks.deliveries d
         set status = r.status,
@@ -124,27 +139,32 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
           lease_until = null,
           last_status_code = r.status_code,
           last_error = case when r.outcome = 'delivered' then null
-                            else coalesce(r.error_code || ': ' || r.error_message, 'HTTP ' || r.status_code) end,
+                            else coalesce(r.drop_reason, r.error_code || ': ' || r.error_message,
+                                          'HTTP ' || r.status_code) end,
           delivered_at = case when r.status = 'delivered' then now() else d.delivered_at end,
           dropped_at = case when r.status = 'dropped' then now() end,
           updated_at = now()
         from r
         where d.id = r.delivery_id and d.status = 'in_flight' and d.attempts = r.attempt_no
+        returning d.id, r.drop_reason
+      ), inserted as (
+        insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
+          duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
+        select delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
+          error_code, error_message, response_excerpt, outcome, next_attempt_at
+        from r
+        on conflict (delivery_id, attempt_no) do update
+          set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
+            status_code = excluded.status_code, error_code = excluded.error_code,
+            error_message = excluded.error_message, response_excerpt = excluded.response_excerpt,
+            outcome = excluded.outcome, retry_at = excluded.retry_at
+          where webhooks.attempts.outcome = 'lost'
       )
-      insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
-        duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
-      select delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
-        error_code, error_message, response_excerpt, outcome, next_attempt_at
-      from r
-      on conflict (delivery_id, attempt_no) do update
-        set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
-          status_code = excluded.status_code, error_code = excluded.error_code,
-          error_message = excluded.error_message, response_excerpt = excluded.response_excerpt,
-          outcome = excluded.outcome, retry_at = excluded.retry_at
-        where webhooks.attempts.outcome = 'lost'`.execute(trx)
+      select id as delivery_id from updated where drop_reason is not null`.execute(trx)
 
     const gone = records.flatMap((r) => (r.disableEndpoint && r.endpointId !== null ? [r.endpointId] : []))
     // Same transaction as the attempt rows: the endpoint's other pending deliveries drop with it.
     await disableEndpoints(trx, gone, 'the endpoint answered 410 Gone')
+    return new Set(rows.map((row) => row.delivery_id))
   })
 }

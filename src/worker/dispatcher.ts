@@ -190,8 +190,9 @@ export class Dispatcher {
   async #flush(): Promise<void> {
     while (this.#results.length > 0) {
       const batch = this.#results.splice(0, FLUSH_BATCH)
+      let droppedNow: Set<string>
       try {
-        await recordAttempts(
+        droppedNow = await recordAttempts(
           this.#o.db,
           batch.map((r) => r.record),
         )
@@ -213,6 +214,11 @@ export class Dispatcher {
         continue
       }
       for (const { claimed, record } of batch) {
+        if (droppedNow.has(record.deliveryId)) {
+          // Its endpoint was disabled or deleted during the attempt: no retry was scheduled.
+          this.#logAttempt(claimed, { ...record, status: 'dropped', outcome: 'dropped', nextAttemptAt: null })
+          continue
+        }
         this.#logAttempt(claimed, record)
         if (record.nextAttemptAt) {
           this.#armRetry(record.nextAttemptAt.getTime())
