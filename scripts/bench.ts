@@ -115,7 +115,7 @@ async function recordingAlone(s: Setup, plan: Plan): Promise<RecordingRates[]> {
  * --drain-events N records all N whatever the time.
  */
 function recordUntil(plan: Plan): number {
-  return plan.backlog.drainFixed ? Number.POSITIVE_INFINITY : began + plan.budgetMs - 30_000
+  return plan.backlog.drainFixed ? Number.POSITIVE_INFINITY : began + plan.budgetMs - plan.drainMarginMs
 }
 
 /** With the worker running, as in production: recording, latency, then the backlog phases. */

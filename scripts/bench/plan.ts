@@ -7,6 +7,8 @@ export type Plan = {
   mode: BenchMode
   /** The whole run should end within this; the 1M drain is shortened to fit it. */
   budgetMs: number
+  /** The drain stops recording this long before budgetMs: time to drain what is still queued. */
+  drainMarginMs: number
   workerConcurrency: number
   recording: { clientCounts: readonly number[]; seconds: number; rounds: number }
   latency: { rate: number; seconds: number }
@@ -14,7 +16,7 @@ export type Plan = {
   throughput: { single: number; tenEvents: number; naive: number }
   emptyJobs: { default: number; localQueue: number; concurrency: number }
   http: { seconds: number; inFlight: number }
-  /** The drain stops recording 30 s before budgetMs (fewer than drainEvents) unless drainFixed (--drain-events). */
+  /** The drain stops recording drainMarginMs before budgetMs (fewer than drainEvents) unless drainFixed (--drain-events). */
   backlog: {
     retries: number
     latencySeconds: number
@@ -27,6 +29,7 @@ export type Plan = {
 const full: Plan = {
   mode: 'full',
   budgetMs: 550_000,
+  drainMarginMs: 30_000,
   // 256 in flight: the larger the claim and flush batches, the less PostgreSQL pays per
   // delivery (docs/benchmarks.md has the comparison with 64 and 128).
   workerConcurrency: 256,
@@ -44,6 +47,7 @@ export const PLANS: Record<BenchMode, Plan> = {
     ...full,
     mode: 'quick',
     budgetMs: 80_000,
+    drainMarginMs: 10_000,
     recording: { clientCounts: [8, 32], seconds: 1.5, rounds: 1 },
     latency: { rate: 200, seconds: 6 },
     throughput: { single: 4_000, tenEvents: 400, naive: 4_000 },
@@ -55,6 +59,7 @@ export const PLANS: Record<BenchMode, Plan> = {
     ...full,
     mode: 'tiny',
     budgetMs: 90_000,
+    drainMarginMs: 10_000,
     recording: { clientCounts: [8, 32], seconds: 0.4, rounds: 1 },
     latency: { rate: 100, seconds: 1 },
     throughput: { single: 300, tenEvents: 30, naive: 300 },

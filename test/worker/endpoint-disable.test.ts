@@ -116,7 +116,9 @@ describe('disabling an endpoint', () => {
     expect(arrivals('/in-flight')).toHaveLength(1)
     expect(delivery.last_error).toBe('endpoint_disabled: disabled by an operator')
     // The attempt that was in flight is the last one, and no retry was ever scheduled.
-    expect(await attemptsOf(delivery.id)).toEqual([{ status_code: null, error_code: 'timeout', outcome: 'dropped' }])
+    expect(await attemptsOf(delivery.id)).toEqual([
+      { status_code: null, error_code: 'timeout', outcome: 'dropped' },
+    ])
   })
 })
 
