@@ -1,9 +1,8 @@
 import { sql } from 'kysely'
 import type { AttemptOutcome, Db, DeliveryStatus } from './database.ts'
 
-/** A delivery as operators see it: its state and the event it carries. */
-export type DeliveryRow = {
-  id: string
+/** What every history row says of its delivery's event and destination. */
+type DeliveryContext = {
   event_id: string
   event_type: string
   subject_id: string
@@ -11,6 +10,11 @@ export type DeliveryRow = {
   destination: string
   endpoint_id: string | null
   url: string
+}
+
+/** A delivery as operators see it: its state and the event it carries. */
+export type DeliveryRow = DeliveryContext & {
+  id: string
   status: DeliveryStatus
   attempts: number
   failures: number
@@ -24,16 +28,9 @@ export type DeliveryRow = {
 }
 
 /** One row of webhooks.delivery_history: one attempt. */
-export type HistoryRow = {
+export type HistoryRow = DeliveryContext & {
   attempt_id: number
   delivery_id: string
-  event_id: string
-  event_type: string
-  subject_id: string
-  org_id: string
-  destination: string
-  endpoint_id: string | null
-  url: string
   attempt: number
   /** 0 for the original retry budget; n from the first attempt after the n-th replay. */
   replay: number
