@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes } from 'node:crypto'
 import { WebhookError } from './errors.ts'
+import { boundedMemo } from './memo.ts'
 
 /** Seals destination secrets for storage and opens them for signing. */
 export type SecretBox = {
@@ -38,7 +39,7 @@ export function createSecretBox(key?: string, previousKey?: string): SecretBox {
   }
   const current = key === undefined ? undefined : toKey(key)
   const readable = [key, previousKey].filter((k): k is string => k !== undefined).map(toKey)
-  const opened = new Map<string, string>()
+  const opened = boundedMemo(OPENED_CACHE_SIZE, (stored) => decrypt(readable, stored))
   return {
     encrypts: current !== undefined,
     keyId: current?.id,
@@ -62,15 +63,7 @@ export function createSecretBox(key?: string, previousKey?: string): SecretBox {
       if (!stored.startsWith(ENVELOPE)) {
         return stored
       }
-      let plain = opened.get(stored)
-      if (plain === undefined) {
-        plain = decrypt(readable, stored)
-        if (opened.size >= OPENED_CACHE_SIZE) {
-          opened.clear()
-        }
-        opened.set(stored, plain)
-      }
-      return plain
+      return opened(stored)
     },
   }
 }

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto'
 import { createHmac, createSecretKey, randomBytes } from 'node:crypto'
+import { boundedMemo } from '../memo.ts'
 
 const PREFIX = 'whsec_'
 
@@ -11,24 +12,14 @@ export function generateSecret(): string {
 type HmacKeys = { imtegrate: KeyObject; standard: KeyObject }
 
 /**
- * A secret's two HMAC keys, made once per secret: node:crypto takes a raw Buffer key through a
- * slower path on every call (about 10 µs), which a worker would pay on every attempt.
+ * A secret's two HMAC keys, made once per secret (up to 1,000 kept): node:crypto takes a raw
+ * Buffer key through a slower path on every call (about 10 µs), which a worker would pay on
+ * every attempt.
  */
-const keyCache = new Map<string, HmacKeys>()
-const KEY_CACHE_SIZE = 1_000
-
-function hmacKeys(secret: string): HmacKeys {
-  let keys = keyCache.get(secret)
-  if (keys === undefined) {
-    const standard = Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, 'base64')
-    keys = { imtegrate: createSecretKey(Buffer.from(secret, 'utf8')), standard: createSecretKey(standard) }
-    if (keyCache.size >= KEY_CACHE_SIZE) {
-      keyCache.clear()
-    }
-    keyCache.set(secret, keys)
-  }
-  return keys
-}
+const hmacKeys = boundedMemo(1_000, (secret): HmacKeys => {
+  const standard = Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, 'base64')
+  return { imtegrate: createSecretKey(Buffer.from(secret, 'utf8')), standard: createSecretKey(standard) }
+})
 
 /** Lowercase hex HMAC-SHA256 of the raw body keyed by the secret string's UTF-8 bytes. */
 export function imtegrateSignature(secret: string, body: string): string {
