@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { TestProject } from 'vitest/node'
+import { dropDeadRunDatabases } from '../scripts/shared/run-databases.ts'
 import { createLogger } from '../src/logger.ts'
 import { createPool } from '../src/store/database.ts'
 import { migrate } from '../src/store/migrate.ts'
@@ -14,35 +15,11 @@ declare module 'vitest' {
 
 export const ADMIN_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
-/** Test databases are named iwt_<pid>_<random>: leftovers of runs whose process died are dropped. */
-async function dropLeftovers(admin: pg.Client): Promise<void> {
-  const { rows } = await admin.query<{ datname: string }>(
-    "select datname from pg_database where datname ~ '^iwt_[0-9]+_'",
-  )
-  for (const { datname } of rows) {
-    const pid = Number(datname.split('_')[1])
-    if (pid !== process.pid && !isAlive(pid)) {
-      await admin
-        .query(`alter database ${pg.escapeIdentifier(datname)} is_template false`)
-        .catch(() => undefined)
-      await admin.query(`drop database if exists ${pg.escapeIdentifier(datname)} with (force)`)
-    }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 export default async function setup(project: TestProject) {
   const admin = new pg.Client({ connectionString: ADMIN_URL })
   await admin.connect()
-  await dropLeftovers(admin)
+  // Test databases are iwt_<pid>_<random>: leftovers of runs whose process died are dropped.
+  await dropDeadRunDatabases(admin, 'iwt')
   const templateDb = `iwt_${process.pid}_template_${randomBytes(4).toString('hex')}`
   await admin.query(`create database ${pg.escapeIdentifier(templateDb)}`)
 

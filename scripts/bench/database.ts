@@ -5,6 +5,7 @@ import { generateSecret } from '../../src/delivery/sign.ts'
 import { createLogger } from '../../src/logger.ts'
 import type { SecretBox } from '../../src/secret-box.ts'
 import { migrate } from '../../src/store/migrate.ts'
+import { dropDeadRunDatabases } from '../shared/run-databases.ts'
 
 export type BenchDb = {
   name: string
@@ -14,25 +15,6 @@ export type BenchDb = {
   /** A connection to the admin database: creates and drops, and lists backends without being one. */
   admin: pg.Client
   drop(): Promise<void>
-}
-
-/** Benchmark databases are named iwb_<pid>_<random>; those of dead runs are dropped first. */
-async function dropLeftovers(admin: pg.Client): Promise<void> {
-  const { rows } = await admin.query<{ datname: string }>(
-    "select datname from pg_database where datname ~ '^iwb_[0-9]+_'",
-  )
-  for (const { datname } of rows) {
-    const pid = Number(datname.split('_')[1])
-    let alive = true
-    try {
-      process.kill(pid, 0)
-    } catch {
-      alive = false
-    }
-    if (!alive) {
-      await admin.query(`drop database if exists ${pg.escapeIdentifier(datname)} with (force)`)
-    }
-  }
 }
 
 /**
@@ -62,7 +44,8 @@ function benchPool(url: string, dropped: () => boolean): pg.Pool {
 export async function createBenchDatabase(adminUrl: string): Promise<BenchDb> {
   const admin = new pg.Client({ connectionString: adminUrl, application_name: 'imtegrate-bench-admin' })
   await admin.connect()
-  await dropLeftovers(admin)
+  // Benchmark databases are iwb_<pid>_<random>; those of dead runs are dropped first.
+  await dropDeadRunDatabases(admin, 'iwb')
   const name = `iwb_${process.pid}_${randomBytes(4).toString('hex')}`
   await admin.query(`create database ${pg.escapeIdentifier(name)}`)
   const url = new URL(adminUrl)
