@@ -17,25 +17,18 @@ export type ChildWorker = {
   dispose(): Promise<void>
 }
 
+/** Children spawned and not yet disposed of. */
+const spawned = new Set<ChildWorker>()
+
 /**
- * The real `imtegrate-webhooks worker` command in its own process (so it can be SIGKILLed),
- * with the quick settings of test/helpers/worker.ts and whatever `env` overrides.
+ * `imtegrate-webhooks <args>` in its own process (so it can be SIGKILLed), with exactly `env`
+ * (and PATH), in `cwd` if given. Every child is kept for disposeChildren().
  */
-export function spawnWorker(testDb: TestDb, env: Record<string, string> = {}): ChildWorker {
-  const child = spawn(process.execPath, [MAIN, 'worker'], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      DATABASE_URL: testDb.url,
-      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
-      WEBHOOK_RETRY_SCHEDULE: '100ms,100ms,100ms',
-      WEBHOOK_REQUEST_TIMEOUT: '2s',
-      WEBHOOK_LEASE_MARGIN: '500ms',
-      WEBHOOK_SHUTDOWN_TIMEOUT: '1s',
-      WEBHOOK_POLL_INTERVAL: '100ms',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
+export function spawnCli(args: string[], env: Record<string, string>, cwd?: string): ChildWorker {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd === undefined ? {} : { cwd }),
   })
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -45,21 +38,47 @@ export function spawnWorker(testDb: TestDb, env: Record<string, string> = {}): C
     output += chunk.toString('utf8')
   })
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string)
-  return {
+  const worker: ChildWorker = {
     process: child,
     output: () => output,
     exited,
     async dispose() {
+      spawned.delete(worker)
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL')
       }
       await exited
     },
   }
+  spawned.add(worker)
+  return worker
+}
+
+/**
+ * The real `imtegrate-webhooks worker` command in its own process, with the quick settings of
+ * test/helpers/worker.ts and whatever `env` overrides.
+ */
+export function spawnWorker(testDb: TestDb, env: Record<string, string> = {}): ChildWorker {
+  return spawnCli(['worker'], {
+    DATABASE_URL: testDb.url,
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+    WEBHOOK_RETRY_SCHEDULE: '100ms,100ms,100ms',
+    WEBHOOK_REQUEST_TIMEOUT: '2s',
+    WEBHOOK_LEASE_MARGIN: '500ms',
+    WEBHOOK_SHUTDOWN_TIMEOUT: '1s',
+    WEBHOOK_POLL_INTERVAL: '100ms',
+    LOG_LEVEL: 'info',
+    ...env,
+  })
+}
+
+/** Kills every child spawned so far that still runs; for afterAll. */
+export async function disposeChildren(): Promise<void> {
+  await Promise.all([...spawned].map((child) => child.dispose()))
 }
 
 /** Waits until the child logged that it is running (its dispatcher is polling). */
-export async function workerStarted(worker: ChildWorker): Promise<void> {
+export async function workerStarted(worker: ChildWorker, timeoutMs = 20_000): Promise<void> {
   await vi.waitFor(
     () => {
       if (worker.process.exitCode !== null) {
@@ -69,6 +88,6 @@ export async function workerStarted(worker: ChildWorker): Promise<void> {
         throw new Error('not started yet')
       }
     },
-    { timeout: 20_000, interval: 50 },
+    { timeout: timeoutMs, interval: 50 },
   )
 }

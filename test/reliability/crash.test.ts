@@ -8,13 +8,11 @@ import { createTestDatabase } from '../helpers/database.ts'
 import type { Receiver } from '../helpers/receiver.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 import { startTestWorker } from '../helpers/worker.ts'
-import type { ChildWorker } from './child-worker.ts'
-import { spawnWorker, workerStarted } from './child-worker.ts'
+import { disposeChildren, spawnWorker, workerStarted } from './child-worker.ts'
 import { attemptsOf, deliveryOf, giveOrgASecret, recordCompleted } from './fixtures.ts'
 
 let testDb: TestDb
 let receiver: Receiver
-const children: ChildWorker[] = []
 let survivor: WorkerHandle | undefined
 
 beforeAll(async () => {
@@ -24,7 +22,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await Promise.all(children.map((child) => child.dispose()))
+  await disposeChildren()
   await survivor?.stop()
   await receiver?.close()
   await testDb?.drop()
@@ -42,7 +40,6 @@ describe('a worker SIGKILLed in the middle of a request', () => {
       WEBHOOK_LEASE_MARGIN: `${LEASE_MARGIN_MS}ms`,
       WEBHOOK_POLL_INTERVAL: `${POLL_MS}ms`,
     })
-    children.push(doomed)
     await workerStarted(doomed)
 
     const eventId = await recordCompleted(testDb, receiver.url('/killed'))

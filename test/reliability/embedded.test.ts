@@ -1,18 +1,15 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EMBEDDED_PORT } from '../../src/worker/embedded-postgres.ts'
+import { disposeChildren, spawnCli, workerStarted } from './child-worker.ts'
 
 // `npm start` with no DATABASE_URL: the worker starts the PostgreSQL of the embedded-postgres
 // package under ./.data, migrates it, runs, and on SIGTERM stops both. Run in a directory of
 // its own, twice: the second start reuses what the first left.
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 let dir: string
 
 const portOpen = () =>
@@ -37,55 +34,29 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  await disposeChildren()
   if (dir) {
     await rm(dir, { recursive: true, force: true })
   }
 })
 
-/** `node src/cli/main.ts <args>` in the test's directory, without DATABASE_URL. */
-function run(args: string[]) {
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    cwd: dir,
-    env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'info', WEBHOOK_SHUTDOWN_TIMEOUT: '1s' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  const keep = (chunk: Buffer) => {
-    output += chunk.toString('utf8')
-  }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
-  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string)
-  return { child, output: () => output, exited }
-}
+/** `imtegrate-webhooks <args>` in the test's directory, without DATABASE_URL. */
+const run = (args: string[]) => spawnCli(args, { LOG_LEVEL: 'info', WEBHOOK_SHUTDOWN_TIMEOUT: '1s' }, dir)
 
 async function startStop(): Promise<string> {
   const worker = run(['worker'])
-  try {
-    await vi.waitFor(
-      () => {
-        if (worker.child.exitCode !== null) {
-          throw new Error(`the worker exited early:\n${worker.output()}`)
-        }
-        expect(worker.output()).toContain('"msg":"worker started"')
-      },
-      { timeout: 90_000, interval: 100 },
-    )
-    // An operator command finds the same database with no DATABASE_URL either.
-    const cli = run(['endpoints', 'list', '--org', 'org_embedded', '--json'])
-    expect(await cli.exited, cli.output()).toBe(0)
-    expect(JSON.parse(cli.output())).toEqual([])
+  // A first start runs initdb.
+  await workerStarted(worker, 90_000)
+  // An operator command finds the same database with no DATABASE_URL either.
+  const cli = run(['endpoints', 'list', '--org', 'org_embedded', '--json'])
+  expect(await cli.exited, cli.output()).toBe(0)
+  expect(JSON.parse(cli.output())).toEqual([])
 
-    worker.child.kill('SIGTERM')
-    expect(await worker.exited, worker.output()).toBe(0)
-    // The server went with it.
-    expect(await portOpen()).toBe(false)
-    return worker.output()
-  } finally {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) {
-      worker.child.kill('SIGKILL')
-    }
-  }
+  worker.process.kill('SIGTERM')
+  expect(await worker.exited, worker.output()).toBe(0)
+  // The server went with it.
+  expect(await portOpen()).toBe(false)
+  return worker.output()
 }
 
 describe('npm start without DATABASE_URL', () => {

@@ -4,14 +4,12 @@ import type { WorkerHandle } from '../../src/worker/runner.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 import { startTestWorker } from '../helpers/worker.ts'
-import type { ChildWorker } from './child-worker.ts'
-import { spawnWorker, workerStarted } from './child-worker.ts'
+import { disposeChildren, spawnWorker, workerStarted } from './child-worker.ts'
 import type { Gate } from './fixtures.ts'
 import { attemptsOf, deliveryOf, giveOrgASecret, leftLocked, recordCompleted, startGate } from './fixtures.ts'
 
 let testDb: TestDb
 const gates: Gate[] = []
-const children: ChildWorker[] = []
 let survivor: WorkerHandle | undefined
 
 beforeAll(async () => {
@@ -20,7 +18,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await Promise.all(children.map((child) => child.dispose()))
+  await disposeChildren()
   await survivor?.stop()
   await Promise.all(gates.map((gate) => gate.close()))
   await testDb?.drop()
@@ -31,7 +29,6 @@ async function workerWithRequestInFlight(env: Record<string, string>) {
   const gate = await startGate()
   gates.push(gate)
   const worker = spawnWorker(testDb, { WEBHOOK_REQUEST_TIMEOUT: '20s', ...env })
-  children.push(worker)
   await workerStarted(worker)
   const eventId = await recordCompleted(testDb, gate.url)
   await vi.waitFor(() => expect(gate.held).toBe(1), { timeout: 10_000 })

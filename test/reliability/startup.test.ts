@@ -3,27 +3,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
-import type { ChildWorker } from './child-worker.ts'
-import { spawnWorker, workerStarted } from './child-worker.ts'
+import { disposeChildren, spawnWorker, workerStarted } from './child-worker.ts'
 
 const KEY = randomBytes(32).toString('base64')
 const WARNING = 'WEBHOOK_SECRETS_KEY is not set: endpoint secrets are stored unencrypted (development only)'
 
 let testDb: TestDb
-const children: ChildWorker[] = []
 
 beforeAll(async () => {
   testDb = await createTestDatabase()
 })
 
 afterAll(async () => {
-  await Promise.all(children.map((child) => child.dispose()))
+  await disposeChildren()
   await testDb?.drop()
 })
 
 async function startAndStop(env: Record<string, string>): Promise<string> {
   const worker = spawnWorker(testDb, env)
-  children.push(worker)
   await workerStarted(worker)
   worker.process.kill('SIGTERM')
   expect(await worker.exited).toBe(0)
@@ -43,7 +40,6 @@ describe('starting a worker', () => {
 
   it('with NODE_ENV=production and no WEBHOOK_SECRETS_KEY refuses to start (exit 1) and says why', async () => {
     const worker = spawnWorker(testDb, { NODE_ENV: 'production' })
-    children.push(worker)
     expect(await worker.exited).toBe(1)
     expect(worker.output()).toContain('WEBHOOK_SECRETS_KEY: is required when NODE_ENV=production')
     expect(worker.output()).not.toContain('worker started')

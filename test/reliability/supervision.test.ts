@@ -4,26 +4,23 @@ import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 import { startReceiver } from '../helpers/receiver.ts'
 import { startTestWorker } from '../helpers/worker.ts'
-import type { ChildWorker } from './child-worker.ts'
-import { spawnWorker, workerStarted } from './child-worker.ts'
+import { disposeChildren, spawnWorker, workerStarted } from './child-worker.ts'
 import { attemptsOf, deliveryOf, giveOrgASecret, recordCompleted } from './fixtures.ts'
 
 let testDb: TestDb
-const children: ChildWorker[] = []
 
 beforeAll(async () => {
   testDb = await createTestDatabase()
 })
 
 afterAll(async () => {
-  await Promise.all(children.map((child) => child.dispose()))
+  await disposeChildren()
   await testDb?.drop()
 })
 
 describe('a worker whose graphile-worker pool dies', () => {
   it('exits 1 for its supervisor, and keeps its pool row so the reconciler frees the stranded job', async () => {
     const worker = spawnWorker(testDb)
-    children.push(worker)
     await workerStarted(worker)
     // graphile-worker cannot complete a job whose row refuses deletion: its pool shuts itself
     // down ("queue is in an inconsistent state"), and runner.promise resolves instead of rejecting.
@@ -56,7 +53,6 @@ describe('a worker told to stop while the database refuses its writes', () => {
       await sql`create trigger refuse_attempts before insert on webhooks.attempts
         for each row execute function public.refuse_attempts()`.execute(testDb.db)
       const worker = spawnWorker(testDb, { WEBHOOK_SHUTDOWN_TIMEOUT: '500ms' })
-      children.push(worker)
       await workerStarted(worker)
       const eventId = await recordCompleted(testDb, receiver.url('/unrecorded'))
       await vi.waitFor(() => expect(worker.output()).toContain('could not record attempts; retrying'), {
