@@ -25,7 +25,21 @@ const ARGS = `$1, $2, $3, $4, $5, $6, $7::integer, $8, $9, $10::jsonb`
 
 // Values on both sides of each rule's boundary.
 const id = fc.oneof(
-  fc.constantFrom('a'.repeat(200), 'a'.repeat(201), '', 'a b', 'a/b', 'ä', 'A-z_.:9', 'x\ny', null),
+  fc.constantFrom(
+    'a'.repeat(200),
+    'a'.repeat(201),
+    '',
+    'a b',
+    'a/b',
+    'ä',
+    'A-z_.:9',
+    'x\ny',
+    '-',
+    'x\ty',
+    'x\u00a0y',
+    'x http://y',
+    null,
+  ),
   fc.stringMatching(/^[A-Za-z0-9_.:-]{1,6}$/),
   fc.string({ maxLength: 6 }),
 )
@@ -43,6 +57,13 @@ const url = fc.oneof(
     'http://a.example/#f',
     'http:///x',
     'http://a b/',
+    'http://a.example/p q',
+    'http://a.example/p\tq',
+    'http://a\u00a0b/',
+    'http://a.example/\u0085',
+    'HtTpS://a.example/',
+    'httpss://a.example/',
+    'http://-',
     'ftp://a.example/',
     '//a.example/',
     longUrl(2048),
