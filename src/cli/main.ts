@@ -5,6 +5,7 @@ import { endpointsCommand } from './endpoints.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, processIo, UsageError } from './io.ts'
 import { migrateCommand } from './migrate.ts'
+import { pruneCommand } from './prune.ts'
 import { replayCommand } from './replay.ts'
 import { secretsCommand } from './secrets.ts'
 import { workerCommand } from './worker.ts'
@@ -16,6 +17,7 @@ const commands: Record<string, Command> = {
   deliveries: deliveriesCommand,
   replay: replayCommand,
   endpoints: endpointsCommand,
+  prune: pruneCommand,
 }
 
 const usage = `imtegrate-webhooks <command> [options]
@@ -27,6 +29,7 @@ Commands:
   deliveries    list deliveries, or show one with all of its attempts
   replay        send dropped (or delivered) deliveries again, by delivery, event, endpoint or org
   endpoints     register, list, disable, enable, delete org endpoints; rotate their secrets
+  prune         delete the history (events, deliveries, attempts) that ended long ago
 
 Run \`imtegrate-webhooks <command> --help\` for a command's options.`
 

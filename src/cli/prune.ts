@@ -1,0 +1,58 @@
+import { parseDuration } from '../duration.ts'
+import type { PruneCounts } from '../store/prune.ts'
+import { prune } from '../store/prune.ts'
+import { withContext } from './context.ts'
+import type { Command } from './io.ts'
+import { parse, printJson, required, UsageError } from './io.ts'
+
+/** Shorter than this is almost certainly a typo, and would take what operators still replay. */
+const MIN_AGE_MS = 60 * 60 * 1000
+
+const usage = `imtegrate-webhooks prune --older-than AGE [--dry-run] [--json]
+
+Deletes the history that ended more than AGE ago (30d, 720h; at least 1h): events made before
+then whose deliveries were all delivered or dropped, and last changed, before then, together with
+those deliveries and their attempts. Nothing pending or being attempted is touched, and an event
+with such a delivery is kept whole. Pruned deliveries can no longer be listed or replayed.
+
+Options:
+  --older-than AGE   how much history to keep
+  --dry-run          count what would be deleted; change nothing
+  --json             print {before, events, deliveries, attempts} (and dry_run)
+
+Works in batches of 1,000 events, one transaction each; an interrupted run can simply be run
+again. Run it from cron (daily, say) to keep the tables the size of the window you keep.`
+
+export const pruneCommand: Command = {
+  usage,
+  async run(args, io) {
+    const { values } = parse(args, {
+      'older-than': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+    })
+    const text = required(values['older-than'], '--older-than')
+    let age: number
+    try {
+      age = parseDuration(text)
+    } catch {
+      throw new UsageError(`--older-than must be a duration (30d, 720h), got "${text}"`)
+    }
+    if (age < MIN_AGE_MS) {
+      throw new UsageError(`--older-than must be at least 1h, got "${text}"`)
+    }
+    const before = new Date(Date.now() - age)
+    const dryRun = values['dry-run'] === true
+    const counts = await withContext(io, ({ db }) => prune(db, before, { dryRun }))
+    if (values.json) {
+      printJson(io, { ...(dryRun ? { dry_run: true } : {}), before: before.toISOString(), ...counts })
+      return
+    }
+    io.out(report(counts, before, dryRun))
+  },
+}
+
+function report({ events, deliveries, attempts }: PruneCounts, before: Date, dryRun: boolean): string {
+  const what = `${events} events, ${deliveries} deliveries and ${attempts} attempts whose history ended before ${before.toISOString()}`
+  return dryRun ? `dry run: would prune ${what}; nothing changed` : `pruned ${what}`
+}

@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { prune } from '../../src/store/prune.ts'
+import { runCli, runCliJson } from '../helpers/cli.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+
+// Pruning reaches across orgs, so each test has a database of its own.
+let testDb: TestDb
+
+beforeEach(async () => {
+  testDb = await createTestDatabase()
+})
+
+afterEach(async () => {
+  await testDb?.drop()
+})
+
+const DAY = 86_400_000
+const ago = (days: number) => new Date(Date.now() - days * DAY)
+
+/** An event id made at `at`, as webhooks.new_id makes them. */
+const eventId = (at: Date) =>
+  `evt_${at.getTime().toString(16).padStart(12, '0')}${randomBytes(10).toString('hex')}`
+
+type Seeded = { event: string; deliveries: string[] }
+
+/**
+ * One event made at `at` in `org` with a delivery per entry of `deliveries` (its status and when
+ * it last changed), each with two attempt rows. `fanned` false leaves the event to the fan-out.
+ */
+async function seed(
+  org: string,
+  at: Date,
+  deliveries: Array<{ status: string; changed?: Date }>,
+  fanned = true,
+): Promise<Seeded> {
+  const event = eventId(at)
+  await testDb.pool.query(
+    `insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
+     values ($1, $2, 'image.completed', $3, '{}', $4, $5)`,
+    [event, org, `img_${randomBytes(6).toString('hex')}`, at, fanned ? at : null],
+  )
+  const ids: string[] = []
+  for (const [i, delivery] of deliveries.entries()) {
+    const id = `dlv_${randomBytes(8).toString('hex')}`
+    ids.push(id)
+    await testDb.pool.query(
+      `insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts, created_at,
+         updated_at, next_attempt_at)
+       values ($1, $2, $3, $4, 'http://127.0.0.1:9/r', $5, 2, $6, $7, case when $5 = 'pending' then now() end)`,
+      [id, event, org, `dest_${i}`, delivery.status, at, delivery.changed ?? at],
+    )
+    await testDb.pool.query(
+      `insert into webhooks.attempts (delivery_id, attempt_no, org_id, started_at, duration_ms, outcome)
+       values ($1, 1, $2, $3, 5, 'retrying'), ($1, 2, $2, $3, 5, 'dropped')`,
+      [id, org, at],
+    )
+  }
+  return { event, deliveries: ids }
+}
+
+async function remaining(org: string) {
+  const { rows } = await testDb.pool.query<{ events: number; deliveries: number; attempts: number }>(
+    `select (select count(*) from webhooks.events where org_id = $1)::int as events,
+       (select count(*) from webhooks.deliveries where org_id = $1)::int as deliveries,
+       (select count(*) from webhooks.attempts where org_id = $1)::int as attempts`,
+    [org],
+  )
+  return rows[0]
+}
+
+async function eventExists(id: string): Promise<boolean> {
+  const { rowCount } = await testDb.pool.query('select 1 from webhooks.events where id = $1', [id])
+  return rowCount === 1
+}
+
+describe('imtegrate-webhooks prune', () => {
+  it('deletes only the history that ended before the cutoff, and counts it first with --dry-run', async () => {
+    const org = 'org_prune'
+    const delivered = await seed(org, ago(40), [{ status: 'delivered' }])
+    const dropped = await seed(org, ago(40), [{ status: 'dropped' }, { status: 'delivered' }])
+    const stillPending = await seed(org, ago(40), [{ status: 'delivered' }, { status: 'pending' }])
+    const replayedLately = await seed(org, ago(40), [{ status: 'delivered', changed: ago(1) }])
+    const notFannedOut = await seed(org, ago(40), [], false)
+    const recent = await seed(org, ago(5), [{ status: 'delivered' }])
+    expect(await remaining(org)).toEqual({ events: 6, deliveries: 7, attempts: 14 })
+
+    const dry = await runCliJson<Record<string, unknown>>(testDb, [
+      'prune',
+      '--older-than',
+      '30d',
+      '--dry-run',
+    ])
+    expect(dry).toMatchObject({ dry_run: true, events: 2, deliveries: 3, attempts: 6 })
+    expect(await remaining(org)).toEqual({ events: 6, deliveries: 7, attempts: 14 })
+
+    const text = await runCli(testDb, ['prune', '--older-than', '30d'])
+    expect(text.code).toBe(0)
+    expect(text.out).toMatch(
+      /^pruned 2 events, 3 deliveries and 6 attempts whose history ended before \d{4}-/,
+    )
+    expect(await remaining(org)).toEqual({ events: 4, deliveries: 4, attempts: 8 })
+    expect(await eventExists(delivered.event)).toBe(false)
+    expect(await eventExists(dropped.event)).toBe(false)
+    for (const kept of [stillPending, replayedLately, notFannedOut, recent]) {
+      expect(await eventExists(kept.event)).toBe(true)
+    }
+    // An event kept is kept whole: its settled delivery stays with the pending one.
+    const { rows } = await testDb.pool.query('select id from webhooks.deliveries where event_id = $1', [
+      stillPending.event,
+    ])
+    expect(rows).toHaveLength(2)
+
+    // A second run finds nothing more; a shorter window takes the recent event too.
+    expect(await runCliJson(testDb, ['prune', '--older-than', '30d'])).toMatchObject({ events: 0 })
+    expect(await runCliJson(testDb, ['prune', '--older-than', '2d'])).toMatchObject({
+      events: 1,
+      deliveries: 1,
+      attempts: 2,
+    })
+    expect(await eventExists(recent.event)).toBe(false)
+  })
+
+  it('works through a long history in batches, each its own transaction', async () => {
+    const org = 'org_prune_many'
+    for (let i = 0; i < 25; i++) {
+      await seed(org, ago(60), [{ status: 'delivered' }])
+    }
+    const seen: number[] = []
+    const counts = await prune(testDb.db, ago(30), {
+      batchSize: 10,
+      onBatch: (soFar) => seen.push(soFar.events),
+    })
+    expect(counts).toEqual({ events: 25, deliveries: 25, attempts: 50 })
+    expect(seen).toEqual([10, 20, 25])
+    expect(await remaining(org)).toEqual({ events: 0, deliveries: 0, attempts: 0 })
+  })
+
+  it('keeps an event whose delivery is replayed while the prune runs', async () => {
+    const org = 'org_prune_race'
+    const racing = await seed(org, ago(40), [{ status: 'dropped' }])
+    const other = await seed(org, ago(40), [{ status: 'dropped' }])
+    const replayer = await testDb.pool.connect()
+    try {
+      // A replay in flight: the delivery row is locked and about to become pending.
+      await replayer.query('begin')
+      await replayer.query(
+        "update webhooks.deliveries set status = 'pending', updated_at = now() where id = $1",
+        [racing.deliveries[0]],
+      )
+      const pruning = prune(testDb.db, ago(30))
+      await delay(300)
+      await replayer.query('commit')
+      const counts = await pruning
+      expect(counts).toEqual({ events: 1, deliveries: 1, attempts: 2 })
+    } finally {
+      replayer.release()
+    }
+    expect(await eventExists(racing.event)).toBe(true)
+    expect(await eventExists(other.event)).toBe(false)
+    const { rows } = await testDb.pool.query('select status from webhooks.deliveries where id = $1', [
+      racing.deliveries[0],
+    ])
+    expect(rows).toEqual([{ status: 'pending' }])
+  })
+
+  it('refuses a missing, malformed or too short --older-than with its usage', async () => {
+    for (const [args, message] of [
+      [[], '--older-than is required'],
+      [['--older-than', 'soon'], '--older-than must be a duration (30d, 720h), got "soon"'],
+      [['--older-than', '10m'], '--older-than must be at least 1h, got "10m"'],
+    ] as const) {
+      const result = await runCli(testDb, ['prune', ...args])
+      expect(result.code).toBe(2)
+      expect(result.err).toContain(message)
+      expect(result.err).toContain('usage: imtegrate-webhooks prune --older-than AGE')
+    }
+  })
+})
