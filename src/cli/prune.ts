@@ -13,7 +13,8 @@ const usage = `imtegrate-webhooks prune --older-than AGE [--dry-run] [--json]
 Deletes the history that ended more than AGE ago (30d, 720h; at least 1h): events made before
 then whose deliveries were all delivered or dropped, and last changed, before then, together with
 those deliveries and their attempts. Nothing pending or being attempted is touched, and an event
-with such a delivery is kept whole. Pruned deliveries can no longer be listed or replayed.
+with such a delivery is kept whole. Pruned deliveries can no longer be listed or replayed, and a
+render reported again after its event was pruned makes a new event.
 
 Options:
   --older-than AGE   how much history to keep

@@ -166,6 +166,29 @@ describe('imtegrate-webhooks prune', () => {
     expect(rows).toEqual([{ status: 'pending' }])
   })
 
+  it('takes the idempotency key with the event: a render reported again afterwards makes a new event', async () => {
+    const record = async () => {
+      const { rows } = await testDb.pool.query<{ id: string | null }>(
+        `select webhooks.record_render_status(org_id => 'org_prune_key', render_id => 'img_again',
+           kind => 'image', status => 'completed') as id`,
+      )
+      return rows[0]?.id ?? null
+    }
+    const first = await record()
+    expect(first).toMatch(/^evt_/)
+    expect(await record()).toBeNull()
+    // Age the event by 40 days (its id too: ids begin with their creation time), as fanned out.
+    const old = ago(40)
+    await testDb.pool.query(
+      'update webhooks.events set id = $2, created_at = $3, fanned_out_at = $3 where id = $1',
+      [first, eventId(old), old],
+    )
+    expect(await prune(testDb.db, ago(30))).toEqual({ events: 1, deliveries: 0, attempts: 0 })
+    const again = await record()
+    expect(again).toMatch(/^evt_/)
+    expect(again).not.toBe(first)
+  })
+
   it('refuses a missing, malformed or too short --older-than with its usage', async () => {
     for (const [args, message] of [
       [[], '--older-than is required'],
