@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
+import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { prune } from '../../src/store/prune.ts'
+import { batchStatement, prune } from '../../src/store/prune.ts'
 import { runCli, runCliJson } from '../helpers/cli.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
@@ -187,6 +188,44 @@ describe('imtegrate-webhooks prune', () => {
     const again = await record()
     expect(again).toMatch(/^evt_/)
     expect(again).not.toBe(first)
+  })
+
+  it('reads each batch by index, not the whole deliveries table', async () => {
+    // Regression: the NOT EXISTS was planned as a hash anti join over a scan of every delivery,
+    // in every batch. With realistic statistics, the batch must walk events by primary key and
+    // probe each one's deliveries.
+    await testDb.pool.query(`
+      insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
+      select 'evt_' || lpad(to_hex((extract(epoch from t) * 1000)::bigint + g), 12, '0') || md5(g::text)::char(20),
+        'org_plan', 'image.completed', 'img_' || g, '{}', t, t
+      from generate_series(1, 20000) g,
+        lateral (select now() - case when g <= 5000 then interval '40 days' else interval '1 day' end as t) x;
+      insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, created_at, updated_at)
+      select 'dlv_' || md5(id), id, org_id, 'render_url', 'http://127.0.0.1:9/r', 'delivered', created_at, created_at
+      from webhooks.events where org_id = 'org_plan';
+      analyze webhooks.events; analyze webhooks.deliveries`)
+    const { rows } = await sql<{
+      'QUERY PLAN': unknown
+    }>`explain (format json) ${batchStatement('', ago(30), 1000)}`.execute(testDb.db)
+    type PlanNode = {
+      'Node Type': string
+      'Relation Name'?: string
+      'Subplan Name'?: string
+      Plans?: PlanNode[]
+    }
+    const find = (node: PlanNode): PlanNode | undefined =>
+      node['Subplan Name'] === 'CTE candidates'
+        ? node
+        : (node.Plans ?? []).map(find).find((n) => n !== undefined)
+    const scans = (node: PlanNode): string[] => [
+      ...(node['Relation Name'] === undefined ? [] : [`${node['Node Type']} on ${node['Relation Name']}`]),
+      ...(node.Plans ?? []).flatMap(scans),
+    ]
+    const plan = (rows[0]?.['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]?.Plan
+    const candidates = plan === undefined ? undefined : find(plan)
+    // Only the choice of events is checked: the deletes may scan these small tables whole (at
+    // scale they probe by index too).
+    expect(candidates && scans(candidates)).toEqual(['Index Scan on events', 'Index Scan on deliveries'])
   })
 
   it('refuses a missing, malformed or too short --older-than with its usage', async () => {
