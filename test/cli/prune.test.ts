@@ -221,7 +221,7 @@ describe('imtegrate-webhooks prune', () => {
       ...(node['Relation Name'] === undefined ? [] : [`${node['Node Type']} on ${node['Relation Name']}`]),
       ...(node.Plans ?? []).flatMap(scans),
     ]
-    const plan = (rows[0]?.['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]?.Plan
+    const plan = (rows[0]?.['QUERY PLAN'] as Array<{ Plan: PlanNode }> | undefined)?.[0]?.Plan
     const candidates = plan === undefined ? undefined : find(plan)
     // Only the choice of events is checked: the deletes may scan these small tables whole (at
     // scale they probe by index too).
