@@ -1,16 +1,18 @@
 import { parseDuration } from '../duration.ts'
 import type { PruneCounts } from '../store/prune.ts'
-import { prune } from '../store/prune.ts'
+import { cutoffAgo, prune } from '../store/prune.ts'
 import { withContext } from './context.ts'
 import type { Command } from './io.ts'
 import { parse, printJson, required, UsageError } from './io.ts'
 
 /** Shorter than this is almost certainly a typo, and would take what operators still replay. */
 const MIN_AGE_MS = 60 * 60 * 1000
+/** A century: longer keeps everything anyway, and would overflow the date arithmetic. */
+const MAX_AGE_MS = 36_500 * 24 * 60 * 60 * 1000
 
 const usage = `imtegrate-webhooks prune --older-than AGE [--dry-run] [--json]
 
-Deletes the history that ended more than AGE ago (30d, 720h; at least 1h): events made before
+Deletes the history that ended more than AGE ago (30d, 720h; 1h to 36500d): events made before
 then whose deliveries were all delivered or dropped, and last changed, before then, together with
 those deliveries and their attempts. Nothing pending or being attempted is touched, and an event
 with such a delivery is kept whole. Pruned deliveries can no longer be listed or replayed, and a
@@ -39,12 +41,14 @@ export const pruneCommand: Command = {
     } catch {
       throw new UsageError(`--older-than must be a duration (30d, 720h), got "${text}"`)
     }
-    if (age < MIN_AGE_MS) {
-      throw new UsageError(`--older-than must be at least 1h, got "${text}"`)
+    if (age < MIN_AGE_MS || age > MAX_AGE_MS) {
+      throw new UsageError(`--older-than must be between 1h and 36500d, got "${text}"`)
     }
-    const before = new Date(Date.now() - age)
     const dryRun = values['dry-run'] === true
-    const counts = await withContext(io, ({ db }) => prune(db, before, { dryRun }))
+    const { before, counts } = await withContext(io, async ({ db }) => {
+      const cutoff = await cutoffAgo(db, age)
+      return { before: cutoff, counts: await prune(db, cutoff, { dryRun }) }
+    })
     if (values.json) {
       printJson(io, { ...(dryRun ? { dry_run: true } : {}), before: before.toISOString(), ...counts })
       return

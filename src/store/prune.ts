@@ -29,13 +29,26 @@ function settledBefore(before: Date): RawBuilder<unknown> {
       and (d.status in ('pending', 'in_flight') or d.updated_at >= ${before}) offset 0)`
 }
 
+/** The database's clock, `ageMs` ago: the cutoff is compared with times the database wrote. */
+export async function cutoffAgo(db: Db, ageMs: number): Promise<Date> {
+  const { rows } = await sql<{
+    before: Date
+  }>`select now() - ${ageMs} * interval '1 millisecond' as before`.execute(db)
+  const before = rows[0]?.before
+  if (before === undefined) {
+    throw new Error('the database returned no time')
+  }
+  return before
+}
+
 /**
  * Deletes the events whose history ended before `before`, with their deliveries and attempts,
  * in batches of one transaction each; returns what was deleted (with dryRun: what would be).
  *
- * A delivery replayed while its event is being pruned keeps its event: the delete re-checks each
- * delivery's status after waiting for the replay's lock, and an event keeps every row a surviving
- * delivery needs. Events locked by someone else are passed over; a later run takes them.
+ * Each batch locks its events, then every delivery of them (waiting for a replay or a worker
+ * that holds one), and only then decides, with a fresh snapshot, which events are still settled:
+ * an event whose delivery was replayed meanwhile is kept whole. Events locked by someone else are
+ * passed over; a later run takes them.
  */
 export async function prune(db: Db, before: Date, options: PruneOptions = {}): Promise<PruneCounts> {
   if (options.dryRun) {
@@ -55,14 +68,24 @@ export async function prune(db: Db, before: Date, options: PruneOptions = {}): P
   // or with a delivery replayed meanwhile) are not examined again and every run ends.
   let after = ''
   for (;;) {
-    const { rows } = await batchStatement(after, before, batchSize).execute(db)
-    const batch = rows[0]
-    if (batch === undefined || batch.examined === 0 || batch.last === null) {
+    const batch = await db.transaction().execute(async (trx) => {
+      const { rows: events } = await lockCandidates(after, before, batchSize).execute(trx)
+      const ids = events.map((event) => event.id)
+      if (ids.length === 0) {
+        return undefined
+      }
+      await sql`select 1 from webhooks.deliveries d where d.event_id = any(${ids}::text[]) for update`.execute(
+        trx,
+      )
+      const { rows } = await deleteSettled(ids, before).execute(trx)
+      return { examined: ids.length, last: ids[ids.length - 1] as string, ...rows[0] }
+    })
+    if (batch === undefined) {
       return total
     }
-    total.events += batch.events
-    total.deliveries += batch.deliveries
-    total.attempts += batch.attempts
+    total.events += batch.events ?? 0
+    total.deliveries += batch.deliveries ?? 0
+    total.attempts += batch.attempts ?? 0
     options.onBatch?.({ ...total })
     if (batch.examined < batchSize) {
       return total
@@ -71,33 +94,34 @@ export async function prune(db: Db, before: Date, options: PruneOptions = {}): P
   }
 }
 
+/** Up to `batchSize` settled events after `after`, in id order, locked; exported for a plan test. */
+export function lockCandidates(after: string, before: Date, batchSize: number) {
+  return sql<{ id: string }>`
+    select e.id from webhooks.events e
+    where e.id > ${after} and ${settledBefore(before)}
+    order by e.id limit ${batchSize}
+    for update of e skip locked`
+}
+
 /**
- * One batch: lock up to `batchSize` events after `after` whose history ended before `before`,
- * delete their settled deliveries (re-checked after any lock wait), those deliveries' attempts,
- * and the events left with no delivery. Exported for the test that reads its plan.
+ * Of the locked events `ids`, deletes those still settled (checked again now that their
+ * deliveries are locked too) with all their deliveries and those deliveries' attempts.
  */
-export function batchStatement(after: string, before: Date, batchSize: number) {
-  return sql<PruneCounts & { examined: number; last: string | null }>`
-    with candidates as (
-      select e.id from webhooks.events e
-      where e.id > ${after} and ${settledBefore(before)}
-      order by e.id limit ${batchSize}
-      for update of e skip locked
+export function deleteSettled(ids: readonly string[], before: Date) {
+  return sql<PruneCounts>`
+    with settled as (
+      select e.id from webhooks.events e where e.id = any(${ids}::text[]) and ${settledBefore(before)}
     ), gone_deliveries as (
-      delete from webhooks.deliveries d using candidates c
-      where d.event_id = c.id and d.status in ('delivered', 'dropped') and d.updated_at < ${before}
+      delete from webhooks.deliveries d using settled s where d.event_id = s.id
       returning d.id
     ), gone_attempts as (
       delete from webhooks.attempts a using gone_deliveries g where a.delivery_id = g.id
       returning 1
     ), gone_events as (
-      delete from webhooks.events e using candidates c
-      where e.id = c.id and not exists (select 1 from webhooks.deliveries d
-        where d.event_id = e.id and d.id not in (select id from gone_deliveries))
+      delete from webhooks.events e using settled s where e.id = s.id
       returning 1
     )
-    select (select count(*) from candidates)::int as examined, (select max(id) from candidates) as last,
-      (select count(*) from gone_events)::int as events,
+    select (select count(*) from gone_events)::int as events,
       (select count(*) from gone_deliveries)::int as deliveries,
       (select count(*) from gone_attempts)::int as attempts`
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
+import type { RawBuilder } from 'kysely'
 import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { batchStatement, prune } from '../../src/store/prune.ts'
+import { deleteSettled, lockCandidates, prune } from '../../src/store/prune.ts'
 import { runCli, runCliJson } from '../helpers/cli.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
@@ -124,10 +125,16 @@ describe('imtegrate-webhooks prune', () => {
     expect(await eventExists(recent.event)).toBe(false)
   })
 
-  it('works through a long history in batches, each its own transaction', async () => {
+  it('works through a long history in batches, each its own transaction, passing what it keeps', async () => {
     const org = 'org_prune_many'
-    for (let i = 0; i < 25; i++) {
-      await seed(org, ago(60), [{ status: 'delivered' }])
+    const kept: Seeded[] = []
+    for (let i = 0; i < 30; i++) {
+      // Every sixth event still has a pending delivery, spread across the batch boundaries.
+      if (i % 6 === 5) {
+        kept.push(await seed(org, ago(60), [{ status: 'delivered' }, { status: 'pending' }]))
+      } else {
+        await seed(org, ago(60), [{ status: 'delivered' }])
+      }
     }
     const seen: number[] = []
     const counts = await prune(testDb.db, ago(30), {
@@ -136,35 +143,51 @@ describe('imtegrate-webhooks prune', () => {
     })
     expect(counts).toEqual({ events: 25, deliveries: 25, attempts: 50 })
     expect(seen).toEqual([10, 20, 25])
-    expect(await remaining(org)).toEqual({ events: 0, deliveries: 0, attempts: 0 })
+    expect(await remaining(org)).toEqual({ events: 5, deliveries: 10, attempts: 20 })
+    for (const event of kept) {
+      expect(await eventExists(event.event)).toBe(true)
+    }
   })
 
-  it('keeps an event whose delivery is replayed while the prune runs', async () => {
+  it('keeps an event whole when one of its deliveries is replayed while the prune runs', async () => {
     const org = 'org_prune_race'
-    const racing = await seed(org, ago(40), [{ status: 'dropped' }])
+    const racing = await seed(org, ago(40), [{ status: 'dropped' }, { status: 'dropped' }])
     const other = await seed(org, ago(40), [{ status: 'dropped' }])
     const replayer = await testDb.pool.connect()
     try {
-      // A replay in flight: the delivery row is locked and about to become pending.
+      // A replay in flight: one delivery row is locked and about to become pending.
       await replayer.query('begin')
       await replayer.query(
         "update webhooks.deliveries set status = 'pending', updated_at = now() where id = $1",
         [racing.deliveries[0]],
       )
       const pruning = prune(testDb.db, ago(30))
-      await delay(300)
+      // The prune must be seen waiting for that lock before the replay commits.
+      let waited = false
+      for (let i = 0; i < 250 && !waited; i++) {
+        const { rows } = await testDb.pool.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+           where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`,
+        )
+        waited = (rows[0]?.n ?? 0) > 0
+        await delay(20)
+      }
+      expect(waited).toBe(true)
       await replayer.query('commit')
-      const counts = await pruning
-      expect(counts).toEqual({ events: 1, deliveries: 1, attempts: 2 })
+      expect(await pruning).toEqual({ events: 1, deliveries: 1, attempts: 2 })
     } finally {
       replayer.release()
     }
-    expect(await eventExists(racing.event)).toBe(true)
     expect(await eventExists(other.event)).toBe(false)
-    const { rows } = await testDb.pool.query('select status from webhooks.deliveries where id = $1', [
-      racing.deliveries[0],
-    ])
-    expect(rows).toEqual([{ status: 'pending' }])
+    // Whole: the replayed delivery, its settled sibling and all four attempt rows.
+    expect(await eventExists(racing.event)).toBe(true)
+    const { rows } = await testDb.pool.query(
+      'select id, status from webhooks.deliveries where event_id = $1 order by id',
+      [racing.event],
+    )
+    expect(rows).toHaveLength(2)
+    expect(rows.find((row) => row.id === racing.deliveries[0])?.status).toBe('pending')
+    expect(await remaining(org)).toEqual({ events: 1, deliveries: 2, attempts: 4 })
   })
 
   it('takes the idempotency key with the event: a render reported again afterwards makes a new event', async () => {
@@ -204,35 +227,57 @@ describe('imtegrate-webhooks prune', () => {
       select 'dlv_' || md5(id), id, org_id, 'render_url', 'http://127.0.0.1:9/r', 'delivered', created_at, created_at
       from webhooks.events where org_id = 'org_plan';
       analyze webhooks.events; analyze webhooks.deliveries`)
-    const { rows } = await sql<{
-      'QUERY PLAN': unknown
-    }>`explain (format json) ${batchStatement('', ago(30), 1000)}`.execute(testDb.db)
     type PlanNode = {
       'Node Type': string
       'Relation Name'?: string
       'Subplan Name'?: string
       Plans?: PlanNode[]
     }
-    const find = (node: PlanNode): PlanNode | undefined =>
-      node['Subplan Name'] === 'CTE candidates'
+    const planOf = async (statement: RawBuilder<unknown>) => {
+      const { rows } = await sql<{
+        'QUERY PLAN': Array<{ Plan: PlanNode }>
+      }>`explain (format json) ${statement}`.execute(testDb.db)
+      return rows[0]?.['QUERY PLAN'][0]?.Plan
+    }
+    const find = (node: PlanNode | undefined, name: string): PlanNode | undefined =>
+      node === undefined || node['Subplan Name'] === name
         ? node
-        : (node.Plans ?? []).map(find).find((n) => n !== undefined)
-    const scans = (node: PlanNode): string[] => [
-      ...(node['Relation Name'] === undefined ? [] : [`${node['Node Type']} on ${node['Relation Name']}`]),
-      ...(node.Plans ?? []).flatMap(scans),
-    ]
-    const plan = (rows[0]?.['QUERY PLAN'] as Array<{ Plan: PlanNode }> | undefined)?.[0]?.Plan
-    const candidates = plan === undefined ? undefined : find(plan)
-    // Only the choice of events is checked: the deletes may scan these small tables whole (at
-    // scale they probe by index too).
-    expect(candidates && scans(candidates)).toEqual(['Index Scan on events', 'Index Scan on deliveries'])
+        : (node.Plans ?? []).map((child) => find(child, name)).find((n) => n !== undefined)
+    const scans = (node: PlanNode | undefined): string[] =>
+      node === undefined
+        ? ['no plan']
+        : [
+            ...(node['Relation Name'] === undefined
+              ? []
+              : [`${node['Node Type']} on ${node['Relation Name']}`]),
+            ...(node.Plans ?? []).flatMap(scans),
+          ]
+    const probes = ['Index Scan on events', 'Index Scan on deliveries']
+    expect(scans(await planOf(lockCandidates('', ago(30), 1000)))).toEqual(probes)
+    // The deletes' joins are chosen by table size (these small tables may be read whole); the
+    // check of which events are still settled must probe by index whatever the size.
+    const { rows } = await testDb.pool.query<{ id: string }>(
+      "select id from webhooks.events where org_id = 'org_plan' order by id limit 1000",
+    )
+    const settled = find(
+      await planOf(
+        deleteSettled(
+          rows.map((row) => row.id),
+          ago(30),
+        ),
+      ),
+      'CTE settled',
+    )
+    expect(scans(settled)).toEqual(probes)
   })
 
-  it('refuses a missing, malformed or too short --older-than with its usage', async () => {
+  it('refuses a missing, malformed or out-of-range --older-than, or extra arguments, with its usage', async () => {
     for (const [args, message] of [
       [[], '--older-than is required'],
       [['--older-than', 'soon'], '--older-than must be a duration (30d, 720h), got "soon"'],
-      [['--older-than', '10m'], '--older-than must be at least 1h, got "10m"'],
+      [['--older-than', '10m'], '--older-than must be between 1h and 36500d, got "10m"'],
+      [['--older-than', '200000000d'], '--older-than must be between 1h and 36500d, got "200000000d"'],
+      [['--older-than', '30d', 'extra'], "Unexpected argument 'extra'"],
     ] as const) {
       const result = await runCli(testDb, ['prune', ...args])
       expect(result.code).toBe(2)
