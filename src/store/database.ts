@@ -109,9 +109,17 @@ export interface Database {
 export type Db = Kysely<Database>
 export type Trx = Transaction<Database>
 
-/** A pg pool that logs (rather than crashes on) errors of idle clients, as pg requires. */
-export function createPool(connectionString: string, max: number, logger?: Logger): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: 'imtegrate-webhooks' })
+/**
+ * A pg pool that logs (rather than crashes on) errors of idle clients, as pg requires. Its
+ * connections show in pg_stat_activity as `applicationName`.
+ */
+export function createPool(
+  connectionString: string,
+  max: number,
+  logger?: Logger,
+  applicationName = 'imtegrate-webhooks',
+): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, application_name: applicationName })
   const onError = (error: Error) => logger?.warn({ err: error }, 'database connection error')
   pool.on('error', onError)
   pool.on('connect', (client) => {

@@ -21,7 +21,8 @@ export async function createTestDatabase(): Promise<TestDb> {
   }
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
-  const pool = createPool(url.toString(), 8)
+  // Named apart from the worker's connections, which some tests cut on purpose.
+  const pool = createPool(url.toString(), 8, undefined, 'imtegrate-webhooks-test')
   const db = createDb(pool)
   return {
     url: url.toString(),
