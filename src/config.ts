@@ -77,9 +77,13 @@ const envSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_TARGETS: privateTargets.default({ all: false, cidrs: [] }),
   WEBHOOK_SECRETS_KEY: secretsKey.optional(),
   WEBHOOK_SECRETS_KEY_PREVIOUS: secretsKey.optional(),
+  WEBHOOK_RETENTION: duration(3_600_000, 36_500 * 86_400_000).optional(),
   WORKER_CONCURRENCY: integer(1, 2000).default(64),
   DATABASE_POOL_SIZE: integer(8, 200).default(10),
 })
+
+/** Every environment variable the configuration reads (.env.example lists each one). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape)
 
 export type Config = Readonly<{
   databaseUrl: string | undefined
@@ -96,6 +100,8 @@ export type Config = Readonly<{
   allowPrivateTargets: Readonly<{ all: boolean; cidrs: readonly string[] }>
   secretsKey: string | undefined
   secretsKeyPrevious: string | undefined
+  /** Set: history that ended longer ago than this is pruned hourly. Unset: kept. */
+  retentionMs: number | undefined
   concurrency: number
   poolSize: number
 }>
@@ -137,6 +143,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     secretsKey: e.WEBHOOK_SECRETS_KEY,
     secretsKeyPrevious: e.WEBHOOK_SECRETS_KEY_PREVIOUS,
+    retentionMs: e.WEBHOOK_RETENTION,
     concurrency: e.WORKER_CONCURRENCY,
     poolSize: e.DATABASE_POOL_SIZE,
   })

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { loadConfig } from '../src/config.ts'
+import { CONFIG_VARIABLES, loadConfig } from '../src/config.ts'
 import { formatDuration, parseDuration, parseDurationList } from '../src/duration.ts'
 
 describe('durations', () => {
@@ -34,6 +35,7 @@ describe('loadConfig', () => {
     expect(config.requestTimeoutMs).toBe(10_000)
     expect(config.allowPrivateTargets).toEqual({ all: false, cidrs: [] })
     expect(config.databaseUrl).toBeUndefined()
+    expect(config.retentionMs).toBeUndefined()
     expect(Object.isFrozen(config)).toBe(true)
   })
 
@@ -41,6 +43,17 @@ describe('loadConfig', () => {
     const config = loadConfig({ WEBHOOK_RETRY_SCHEDULE: '50ms,50ms', WEBHOOK_REQUEST_TIMEOUT: '1s' })
     expect(config.retrySchedule).toEqual([50, 50])
     expect(config.requestTimeoutMs).toBe(1000)
+  })
+
+  it('has every variable listed in .env.example, and nothing else there', () => {
+    const listed = readFileSync(new URL('../.env.example', import.meta.url), 'utf8')
+      .split('\n')
+      .flatMap((line) => /^([A-Z][A-Z0-9_]*)=/.exec(line)?.[1] ?? [])
+    expect([...listed].sort()).toEqual([...CONFIG_VARIABLES].sort())
+  })
+
+  it('reads a retention window in days', () => {
+    expect(loadConfig({ WEBHOOK_RETENTION: '30d' }).retentionMs).toBe(30 * 86_400_000)
   })
 
   it.each([
@@ -55,6 +68,8 @@ describe('loadConfig', () => {
     ['WEBHOOK_ALLOW_PRIVATE_TARGETS', 'maybe'],
     ['WEBHOOK_SECRETS_KEY', 'c2hvcnQ='],
     ['LOG_LEVEL', 'loud'],
+    ['WEBHOOK_RETENTION', '10m'],
+    ['WEBHOOK_RETENTION', '30'],
   ])('stops on %s=%j with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `))
   })

@@ -10,6 +10,8 @@ export type PruneOptions = {
   batchSize?: number
   /** Called after each batch committed, with the totals so far. */
   onBatch?: (soFar: PruneCounts) => void
+  /** Aborted: stop before the next batch (what was pruned stays pruned). */
+  signal?: AbortSignal
 }
 
 const BATCH_SIZE = 1_000
@@ -67,7 +69,7 @@ export async function prune(db: Db, before: Date, options: PruneOptions = {}): P
   // Each batch starts after the last event the previous one examined, so events kept (locked,
   // or with a delivery replayed meanwhile) are not examined again and every run ends.
   let after = ''
-  for (;;) {
+  while (options.signal?.aborted !== true) {
     const batch = await db.transaction().execute(async (trx) => {
       const { rows: events } = await lockCandidates(after, before, batchSize).execute(trx)
       const ids = events.map((event) => event.id)
@@ -92,6 +94,7 @@ export async function prune(db: Db, before: Date, options: PruneOptions = {}): P
     }
     after = batch.last
   }
+  return total
 }
 
 /** Up to `batchSize` settled events after `after`, in id order, locked; exported for a plan test. */

@@ -14,6 +14,7 @@ import { migrate } from '../store/migrate.ts'
 import { registerPool, unregisterPool } from '../store/worker-pools.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { reconcileTask } from './reconcile.ts'
+import { PRUNE_CRONTAB, pruneTask } from './retention.ts'
 
 export type WorkerHandle = {
   dispatcher: Dispatcher
@@ -25,7 +26,8 @@ export type WorkerHandle = {
 }
 
 /**
- * Starts a worker: migrates, then runs graphile-worker (the reconciler cron) and the dispatcher
+ * Starts a worker: migrates, then runs graphile-worker (the reconciler cron, and the hourly prune
+ * with WEBHOOK_RETENTION set) and the dispatcher
  * on one pg pool. Anything fatal (graphile-worker's pool dying) rejects `done`; the caller
  * should exit non-zero so a supervisor restarts it, rather than leave a worker half alive.
  */
@@ -49,8 +51,14 @@ export async function startWorker(
     noHandleSignals: true,
     logger: workerLogger(logger),
     events,
-    taskList: { reconcile: reconcileTask(db, logger, () => dispatcher?.kick()) },
-    crontab: '* * * * * reconcile ?max=3',
+    taskList: {
+      reconcile: reconcileTask(db, logger, () => dispatcher?.kick()),
+      ...(config.retentionMs === undefined ? {} : { prune: pruneTask(db, logger, config.retentionMs) }),
+    },
+    crontab: [
+      '* * * * * reconcile ?max=3',
+      ...(config.retentionMs === undefined ? [] : [PRUNE_CRONTAB]),
+    ].join('\n'),
     // Completion must be awaited at shutdown, or the last job stays locked for 4 hours.
     preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
   })
