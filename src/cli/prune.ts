@@ -24,7 +24,8 @@ Options:
   --json             print {before, events, deliveries, attempts} (and dry_run)
 
 Works in batches of 1,000 events, one transaction each; an interrupted run can simply be run
-again. Run it from cron (daily, say) to keep the tables the size of the window you keep.`
+again. Run it from cron, or set WEBHOOK_RETENTION=AGE on the workers and one of them runs it
+hourly.`
 
 export const pruneCommand: Command = {
   usage,
