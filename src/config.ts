@@ -64,6 +64,13 @@ const secretsKey = z
   .string()
   .refine((text) => Buffer.from(text, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
 
+/**
+ * How much history a prune may keep, for the CLI's --older-than and WEBHOOK_RETENTION alike:
+ * under an hour is almost certainly a typo (and would take what operators still replay); over a
+ * century keeps everything anyway, and would overflow the date arithmetic.
+ */
+export const RETENTION_MS = { min: 3_600_000, max: 36_500 * 86_400_000 } as const
+
 const envSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -77,7 +84,7 @@ const envSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_TARGETS: privateTargets.default({ all: false, cidrs: [] }),
   WEBHOOK_SECRETS_KEY: secretsKey.optional(),
   WEBHOOK_SECRETS_KEY_PREVIOUS: secretsKey.optional(),
-  WEBHOOK_RETENTION: duration(3_600_000, 36_500 * 86_400_000).optional(),
+  WEBHOOK_RETENTION: duration(RETENTION_MS.min, RETENTION_MS.max).optional(),
   WORKER_CONCURRENCY: integer(1, 2000).default(64),
   DATABASE_POOL_SIZE: integer(8, 200).default(10),
 })

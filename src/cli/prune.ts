@@ -1,14 +1,10 @@
+import { RETENTION_MS } from '../config.ts'
 import { parseDuration } from '../duration.ts'
 import type { PruneCounts } from '../store/prune.ts'
 import { cutoffAgo, prune } from '../store/prune.ts'
 import { withContext } from './context.ts'
 import type { Command } from './io.ts'
 import { parse, printJson, required, UsageError } from './io.ts'
-
-/** Shorter than this is almost certainly a typo, and would take what operators still replay. */
-const MIN_AGE_MS = 60 * 60 * 1000
-/** A century: longer keeps everything anyway, and would overflow the date arithmetic. */
-const MAX_AGE_MS = 36_500 * 24 * 60 * 60 * 1000
 
 const usage = `imtegrate-webhooks prune --older-than AGE [--dry-run] [--json]
 
@@ -42,7 +38,7 @@ export const pruneCommand: Command = {
     } catch {
       throw new UsageError(`--older-than must be a duration (30d, 720h), got "${text}"`)
     }
-    if (age < MIN_AGE_MS || age > MAX_AGE_MS) {
+    if (age < RETENTION_MS.min || age > RETENTION_MS.max) {
       throw new UsageError(`--older-than must be between 1h and 36500d, got "${text}"`)
     }
     const dryRun = values['dry-run'] === true

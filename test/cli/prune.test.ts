@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { RawBuilder } from 'kysely'
 import { sql } from 'kysely'
@@ -7,6 +6,8 @@ import { deleteSettled, lockCandidates, prune } from '../../src/store/prune.ts'
 import { runCli, runCliJson } from '../helpers/cli.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
+import type { Seeded } from '../helpers/settled-history.ts'
+import { ago, eventId, seedEvent } from '../helpers/settled-history.ts'
 
 // Pruning reaches across orgs, so each test has a database of its own.
 let testDb: TestDb
@@ -18,50 +19,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await testDb?.drop()
 })
-
-const DAY = 86_400_000
-const ago = (days: number) => new Date(Date.now() - days * DAY)
-
-/** An event id made at `at`, as webhooks.new_id makes them. */
-const eventId = (at: Date) =>
-  `evt_${at.getTime().toString(16).padStart(12, '0')}${randomBytes(10).toString('hex')}`
-
-type Seeded = { event: string; deliveries: string[] }
-
-/**
- * One event made at `at` in `org` with a delivery per entry of `deliveries` (its status and when
- * it last changed), each with two attempt rows. `fanned` false leaves the event to the fan-out.
- */
-async function seed(
-  org: string,
-  at: Date,
-  deliveries: Array<{ status: string; changed?: Date }>,
-  fanned = true,
-): Promise<Seeded> {
-  const event = eventId(at)
-  await testDb.pool.query(
-    `insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
-     values ($1, $2, 'image.completed', $3, '{}', $4, $5)`,
-    [event, org, `img_${randomBytes(6).toString('hex')}`, at, fanned ? at : null],
-  )
-  const ids: string[] = []
-  for (const [i, delivery] of deliveries.entries()) {
-    const id = `dlv_${randomBytes(8).toString('hex')}`
-    ids.push(id)
-    await testDb.pool.query(
-      `insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts, created_at,
-         updated_at, next_attempt_at)
-       values ($1, $2, $3, $4, 'http://127.0.0.1:9/r', $5, 2, $6, $7, case when $5 = 'pending' then now() end)`,
-      [id, event, org, `dest_${i}`, delivery.status, at, delivery.changed ?? at],
-    )
-    await testDb.pool.query(
-      `insert into webhooks.attempts (delivery_id, attempt_no, org_id, started_at, duration_ms, outcome)
-       values ($1, 1, $2, $3, 5, 'retrying'), ($1, 2, $2, $3, 5, 'dropped')`,
-      [id, org, at],
-    )
-  }
-  return { event, deliveries: ids }
-}
 
 async function remaining(org: string) {
   const { rows } = await testDb.pool.query<{ events: number; deliveries: number; attempts: number }>(
@@ -81,12 +38,15 @@ async function eventExists(id: string): Promise<boolean> {
 describe('imtegrate-webhooks prune', () => {
   it('deletes only the history that ended before the cutoff, and counts it first with --dry-run', async () => {
     const org = 'org_prune'
-    const delivered = await seed(org, ago(40), [{ status: 'delivered' }])
-    const dropped = await seed(org, ago(40), [{ status: 'dropped' }, { status: 'delivered' }])
-    const stillPending = await seed(org, ago(40), [{ status: 'delivered' }, { status: 'pending' }])
-    const replayedLately = await seed(org, ago(40), [{ status: 'delivered', changed: ago(1) }])
-    const notFannedOut = await seed(org, ago(40), [], false)
-    const recent = await seed(org, ago(5), [{ status: 'delivered' }])
+    const delivered = await seedEvent(testDb, org, ago(40), [{ status: 'delivered' }])
+    const dropped = await seedEvent(testDb, org, ago(40), [{ status: 'dropped' }, { status: 'delivered' }])
+    const stillPending = await seedEvent(testDb, org, ago(40), [
+      { status: 'delivered' },
+      { status: 'pending' },
+    ])
+    const replayedLately = await seedEvent(testDb, org, ago(40), [{ status: 'delivered', changed: ago(1) }])
+    const notFannedOut = await seedEvent(testDb, org, ago(40), [], false)
+    const recent = await seedEvent(testDb, org, ago(5), [{ status: 'delivered' }])
     expect(await remaining(org)).toEqual({ events: 6, deliveries: 7, attempts: 14 })
 
     const dry = await runCliJson<Record<string, unknown>>(testDb, [
@@ -131,9 +91,9 @@ describe('imtegrate-webhooks prune', () => {
     for (let i = 0; i < 30; i++) {
       // Every sixth event still has a pending delivery, spread across the batch boundaries.
       if (i % 6 === 5) {
-        kept.push(await seed(org, ago(60), [{ status: 'delivered' }, { status: 'pending' }]))
+        kept.push(await seedEvent(testDb, org, ago(60), [{ status: 'delivered' }, { status: 'pending' }]))
       } else {
-        await seed(org, ago(60), [{ status: 'delivered' }])
+        await seedEvent(testDb, org, ago(60), [{ status: 'delivered' }])
       }
     }
     const seen: number[] = []
@@ -151,8 +111,8 @@ describe('imtegrate-webhooks prune', () => {
 
   it('keeps an event whole when one of its deliveries is replayed while the prune runs', async () => {
     const org = 'org_prune_race'
-    const racing = await seed(org, ago(40), [{ status: 'dropped' }, { status: 'dropped' }])
-    const other = await seed(org, ago(40), [{ status: 'dropped' }])
+    const racing = await seedEvent(testDb, org, ago(40), [{ status: 'dropped' }, { status: 'dropped' }])
+    const other = await seedEvent(testDb, org, ago(40), [{ status: 'dropped' }])
     const replayer = await testDb.pool.connect()
     try {
       // A replay in flight: one delivery row is locked and about to become pending.
