@@ -26,22 +26,23 @@ export type ClaimedDelivery = {
 
 /**
  * Leases up to `limit` deliveries that are due, or whose lease expired (their worker died
- * mid-attempt), for `leaseMs`. An expired lease leaves an attempt row marked lost, so the log
+ * mid-attempt), for `leaseMs`, the longest waiting first. An expired lease leaves an attempt row marked lost, so the log
  * shows every attempt even when its worker could not write it.
  */
 export async function claimDeliveries(db: Db, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
   const { rows } = await sql<ClaimedDelivery>`
     with due_now as (
-      select id from webhooks.deliveries
+      select id, next_attempt_at as due_at from webhooks.deliveries
       where status = 'pending' and next_attempt_at <= now()
       order by next_attempt_at limit ${limit} for update skip locked
     ), expired as (
-      select id from webhooks.deliveries
+      select id, lease_until as due_at from webhooks.deliveries
       where status = 'in_flight' and lease_until < now()
       order by lease_until limit ${limit} for update skip locked
     ), due as (
-      -- Due work first; expired leases fill what room is left, so a claim never exceeds limit.
-      select id from due_now union all select id from expired limit ${limit}
+      -- Oldest first, whichever kind: an expired lease waits behind older due work, never behind
+      -- newer, so a steady backlog cannot starve it. A claim never exceeds limit.
+      select id from (select * from due_now union all select * from expired) c order by due_at limit ${limit}
     ), lost as (
       insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
         duration_ms, error_code, error_message, outcome)
