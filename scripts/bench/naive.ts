@@ -61,7 +61,7 @@ function attemptRow(r: AttemptRecord): unknown[] {
     r.errorMessage,
     r.responseExcerpt,
     r.outcome,
-    r.nextAttemptAt,
+    r.retryInMs,
   ]
 }
 
@@ -72,11 +72,12 @@ async function bookkeep(record: AttemptRecord): Promise<void> {
     await client.query(
       `insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
          duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + $13::int8 * interval '1 millisecond')`,
       attemptRow(record),
     )
     await client.query(
-      `update webhooks.deliveries set status = $2, next_attempt_at = $3, lease_until = null,
+      `update webhooks.deliveries set status = $2, next_attempt_at = now() + $3::int8 * interval '1 millisecond',
+         lease_until = null,
          failures = failures + $4, last_status_code = $5, last_error = $6, updated_at = now(),
          delivered_at = case when $2 = 'delivered' then now() end,
          dropped_at = case when $2 = 'dropped' then now() end
@@ -84,7 +85,7 @@ async function bookkeep(record: AttemptRecord): Promise<void> {
       [
         record.deliveryId,
         record.status,
-        record.nextAttemptAt,
+        record.retryInMs,
         record.outcome === 'delivered' ? 0 : 1,
         record.statusCode,
         record.errorCode,

@@ -43,14 +43,14 @@ export async function attemptDelivery(claimed: ClaimedDelivery, deps: AttemptDep
     fields: Pick<AttemptRecord, 'statusCode' | 'responseExcerpt' | 'errorCode' | 'errorMessage'>,
   ): AttemptRecord => {
     const ended = now()
-    const decision = decide(outcome, claimed.failures, deps.schedule, ended)
+    const decision = decide(outcome, claimed.failures, deps.schedule)
     return {
       ...base,
       ...fields,
       durationMs: Math.max(0, ended.getTime() - startedAt.getTime()),
       outcome: decision.status === 'pending' ? 'retrying' : decision.status,
       status: decision.status,
-      nextAttemptAt: decision.status === 'pending' ? decision.nextAttemptAt : null,
+      retryInMs: decision.status === 'pending' ? decision.retryInMs : null,
       disableEndpoint:
         outcome.kind === 'permanent' && fields.statusCode === 410 && claimed.endpoint_id !== null,
     }
@@ -101,7 +101,7 @@ export async function attemptDelivery(claimed: ClaimedDelivery, deps: AttemptDep
         errorMessage: message,
         outcome: 'lost',
         status: 'pending',
-        nextAttemptAt: now(),
+        retryInMs: 0,
       }
     }
     const kind = PERMANENT_ERRORS.has(code) ? 'permanent' : 'failure'

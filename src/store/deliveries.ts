@@ -90,7 +90,8 @@ export type AttemptRecord = {
   outcome: AttemptOutcome
   /** The delivery's new status; `in_flight` is never written back. */
   status: Exclude<DeliveryStatus, 'in_flight'>
-  nextAttemptAt: Date | null
+  /** With status pending: the next attempt is due this long after the outcome is written, by the database's clock. */
+  retryInMs: number | null
   /** 410 Gone from an org endpoint: disable it. */
   disableEndpoint: boolean
 }
@@ -116,16 +117,16 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
           ${col((r) => r.orgId)}::text[], ${col((r) => r.endpointId)}::text[], ${col((r) => r.startedAt)}::timestamptz[],
           ${col((r) => r.durationMs)}::int[], ${col((r) => r.statusCode)}::int[], ${col((r) => r.errorCode)}::text[],
           ${col((r) => r.errorMessage)}::text[], ${col((r) => r.responseExcerpt)}::text[],
-          ${col((r) => r.outcome)}::text[], ${col((r) => r.status)}::text[], ${col((r) => r.nextAttemptAt)}::timestamptz[]
+          ${col((r) => r.outcome)}::text[], ${col((r) => r.status)}::text[], ${col((r) => r.retryInMs)}::int8[]
         ) as g(delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
-               error_code, error_message, response_excerpt, outcome, status, next_attempt_at)
+               error_code, error_message, response_excerpt, outcome, status, retry_in_ms)
       ), r as (
         -- A retry for an endpoint disabled or deleted meanwhile: dropped now, not when it comes due.
         select g.delivery_id, g.attempt_no, g.replay_no, g.org_id, g.endpoint_id, g.started_at, g.duration_ms,
           g.status_code, g.error_code, g.error_message, g.response_excerpt,
           case when gone then 'dropped' else g.status end as status,
           case when gone and g.outcome = 'retrying' then 'dropped' else g.outcome end as outcome,
-          case when gone then null else g.next_attempt_at end as next_attempt_at,
+          case when gone then null else now() + g.retry_in_ms * interval '1 millisecond' end as next_attempt_at,
           case when gone then 'endpoint_disabled: ' || coalesce(ep.disabled_reason, 'the endpoint was deleted') end
             as drop_reason
         from given g

@@ -216,12 +216,12 @@ export class Dispatcher {
       for (const { claimed, record } of batch) {
         if (droppedNow.has(record.deliveryId)) {
           // Its endpoint was disabled or deleted during the attempt: no retry was scheduled.
-          this.#logAttempt(claimed, { ...record, status: 'dropped', outcome: 'dropped', nextAttemptAt: null })
+          this.#logAttempt(claimed, { ...record, status: 'dropped', outcome: 'dropped', retryInMs: null })
           continue
         }
         this.#logAttempt(claimed, record)
-        if (record.nextAttemptAt) {
-          this.#armRetry(record.nextAttemptAt.getTime())
+        if (record.retryInMs !== null) {
+          this.#armRetry(Date.now() + record.retryInMs)
         }
       }
     }
@@ -240,7 +240,7 @@ export class Dispatcher {
       error: record.errorCode ?? undefined,
       durationMs: record.durationMs,
       outcome: record.outcome,
-      nextAttemptAt: record.nextAttemptAt?.toISOString(),
+      retryInMs: record.retryInMs ?? undefined,
     }
     if (record.outcome === 'dropped') {
       this.#o.logger.warn(fields, 'delivery dropped')
