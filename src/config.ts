@@ -87,6 +87,7 @@ const envSchema = z.object({
   WEBHOOK_RETENTION: duration(RETENTION_MS.min, RETENTION_MS.max).optional(),
   WORKER_CONCURRENCY: integer(1, 2000).default(64),
   DATABASE_POOL_SIZE: integer(8, 200).default(10),
+  DATABASE_QUERY_TIMEOUT: duration(100, 600_000).default(10_000),
 })
 
 /** Every environment variable the configuration reads (.env.example lists each one). */
@@ -111,6 +112,8 @@ export type Config = Readonly<{
   retentionMs: number | undefined
   concurrency: number
   poolSize: number
+  /** A worker's statement (or wait for a connection) that takes longer fails; its connection is dropped. */
+  queryTimeoutMs: number
 }>
 
 /**
@@ -153,5 +156,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retentionMs: e.WEBHOOK_RETENTION,
     concurrency: e.WORKER_CONCURRENCY,
     poolSize: e.DATABASE_POOL_SIZE,
+    queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT,
   })
 }

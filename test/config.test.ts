@@ -52,6 +52,11 @@ describe('loadConfig', () => {
     expect([...listed].sort()).toEqual([...CONFIG_VARIABLES].sort())
   })
 
+  it('bounds a worker statement by 10 s unless told otherwise', () => {
+    expect(loadConfig({}).queryTimeoutMs).toBe(10_000)
+    expect(loadConfig({ DATABASE_QUERY_TIMEOUT: '2s' }).queryTimeoutMs).toBe(2_000)
+  })
+
   it('reads a retention window in days', () => {
     expect(loadConfig({ WEBHOOK_RETENTION: '30d' }).retentionMs).toBe(30 * 86_400_000)
   })
@@ -70,6 +75,8 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['WEBHOOK_RETENTION', '10m'],
     ['WEBHOOK_RETENTION', '30'],
+    ['DATABASE_QUERY_TIMEOUT', '10ms'],
+    ['DATABASE_QUERY_TIMEOUT', 'forever'],
   ])('stops on %s=%j with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `))
   })

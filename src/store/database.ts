@@ -1,4 +1,10 @@
-import type { Transaction } from 'kysely'
+import type {
+  PostgresCursor,
+  PostgresPool,
+  PostgresPoolClient,
+  PostgresQueryResult,
+  Transaction,
+} from 'kysely'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Logger } from '../logger.ts'
@@ -111,7 +117,9 @@ export type Trx = Transaction<Database>
 
 /**
  * A pg pool that logs (rather than crashes on) errors of idle clients, as pg requires. Its
- * connections show in pg_stat_activity as `applicationName`.
+ * connections show in pg_stat_activity as `applicationName`, and send TCP keepalives: a route
+ * that silently drops an idle connection is noticed before a statement is sent into it. A new
+ * connection that is not made within 30 s fails rather than waits.
  */
 export function createPool(
   connectionString: string,
@@ -119,7 +127,15 @@ export function createPool(
   logger?: Logger,
   applicationName = 'imtegrate-webhooks',
 ): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: applicationName })
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    application_name: applicationName,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    // Also bounds the wait for a free client: one this long is a stall, better reported than kept.
+    connectionTimeoutMillis: 30_000,
+  })
   const onError = (error: Error) => logger?.warn({ err: error }, 'database connection error')
   pool.on('error', onError)
   pool.on('connect', (client) => {
@@ -128,6 +144,96 @@ export function createPool(
   return pool
 }
 
-export function createDb(pool: pg.Pool): Db {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+/**
+ * Kysely over the pool. With `deadlineMs`, no statement waits longer than that for its answer:
+ * it fails, and its connection is destroyed rather than pooled again. Without it, a connection
+ * that went silent (a peer gone without a word, a frozen server, a proxy that stopped forwarding)
+ * keeps its caller waiting until TCP gives up, a quarter of an hour later, while the rest of the
+ * process, on other connections, looks healthy.
+ */
+export function createDb(pool: pg.Pool, deadlineMs?: number): Db {
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: deadlineMs === undefined ? pool : withDeadline(pool, deadlineMs) }),
+  })
+}
+
+function withDeadline(pool: pg.Pool, deadlineMs: number): PostgresPool {
+  return {
+    options: pool.options,
+    end: () => pool.end(),
+    connect: async () => new DeadlineClient(await withinDeadline(pool, deadlineMs), deadlineMs),
+  }
+}
+
+/** A client from the pool, or an error once `deadlineMs` passed (all busy, or a connect hangs). */
+async function withinDeadline(pool: pg.Pool, deadlineMs: number): Promise<pg.PoolClient> {
+  const connecting = pool.connect()
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Arriving late, it goes back to the pool unused.
+      connecting.then(
+        (client) => client.release(),
+        () => undefined,
+      )
+      reject(new Error(`no PostgreSQL connection within ${deadlineMs} ms`))
+    }, deadlineMs)
+  })
+  try {
+    return await Promise.race([connecting, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+class DeadlineClient implements PostgresPoolClient {
+  readonly #client: pg.PoolClient
+  readonly #deadlineMs: number
+  /** Set once a statement missed the deadline: the connection is never used again. */
+  #silent: Error | undefined
+
+  constructor(client: pg.PoolClient, deadlineMs: number) {
+    this.#client = client
+    this.#deadlineMs = deadlineMs
+  }
+
+  query<R>(sql: string, parameters: readonly unknown[]): Promise<PostgresQueryResult<R>>
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>
+  query<R>(
+    sql: string | PostgresCursor<R>,
+    parameters: readonly unknown[] = [],
+  ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    if (typeof sql !== 'string') {
+      throw new Error('streaming queries are not used here and have no deadline')
+    }
+    return this.#query<R>(sql, parameters)
+  }
+
+  async #query<R>(sql: string, parameters: readonly unknown[]): Promise<PostgresQueryResult<R>> {
+    if (this.#silent !== undefined) {
+      throw this.#silent
+    }
+    const answer = this.#client.query(sql, [...parameters])
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#silent = new Error(
+          `PostgreSQL did not answer within ${this.#deadlineMs} ms; the connection is dropped`,
+        )
+        // The abandoned statement fails for good when its connection is destroyed.
+        answer.catch(() => undefined)
+        reject(this.#silent)
+      }, this.#deadlineMs)
+    })
+    try {
+      return (await Promise.race([answer, deadline])) as PostgresQueryResult<R>
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** pg destroys the socket of a client released with an error while a statement is pending. */
+  release(destroy?: boolean): void {
+    this.#client.release(this.#silent ?? destroy)
+  }
 }

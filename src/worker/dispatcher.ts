@@ -21,6 +21,8 @@ export type DispatcherOptions = {
   requestTimeoutMs: number
   /** Added to the request timeout to make a claim's lease: time to record the outcome. */
   leaseMarginMs: number
+  /** The longest a statement may go unanswered, here and on the LISTEN connection. */
+  queryTimeoutMs: number
   pollIntervalMs: number
   shutdownTimeoutMs: number
 }
@@ -63,7 +65,12 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.#o = options
-    this.#listener = new OutboxListener(options.pool, options.logger, () => this.kick())
+    this.#listener = new OutboxListener(
+      options.pool,
+      options.logger,
+      () => this.kick(),
+      options.queryTimeoutMs,
+    )
   }
 
   start(): void {

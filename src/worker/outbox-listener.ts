@@ -3,30 +3,45 @@ import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 
 const CHANNEL = 'webhooks_outbox'
+/** How often the listening connection must prove it still answers. */
+const PROBE_MS = 5_000
 
 /**
  * The LISTEN connection that wakes an idle dispatcher when a recorder NOTIFYs. When its
  * connection breaks (a restart, a failover, a terminated backend) the client goes back to the
  * pool as broken: kept, the pool would count it as checked out forever and pool.end() would never
- * settle. Polling covers the gap; the next ensure() listens again.
+ * settle. Polling covers the gap; the next ensure() listens again. A connection that went silent
+ * raises no error, so ensure() also probes it every few seconds, and one that does not answer
+ * within `deadlineMs` is dropped the same way.
  */
 export class OutboxListener {
   readonly #pool: pg.Pool
   readonly #logger: Logger
   readonly #onWake: () => void
+  readonly #deadlineMs: number
   #client: pg.PoolClient | undefined
+  #drop: ((error: Error) => void) | undefined
   #connecting: Promise<void> | undefined
+  #probedAt = 0
+  #probing = false
   #closed = false
 
-  constructor(pool: pg.Pool, logger: Logger, onWake: () => void) {
+  constructor(pool: pg.Pool, logger: Logger, onWake: () => void, deadlineMs: number) {
     this.#pool = pool
     this.#logger = logger
     this.#onWake = onWake
+    this.#deadlineMs = deadlineMs
   }
 
   /** Listens unless it already does (or is closed). Never throws: polling covers a failure. */
   ensure(): Promise<void> {
-    if (this.#closed || this.#client !== undefined) {
+    if (this.#closed) {
+      return Promise.resolve()
+    }
+    if (this.#client !== undefined) {
+      if (!this.#probing && Date.now() - this.#probedAt >= PROBE_MS) {
+        void this.#probe(this.#client)
+      }
       return Promise.resolve()
     }
     this.#connecting ??= this.#connect().finally(() => {
@@ -40,6 +55,7 @@ export class OutboxListener {
     this.#closed = true
     this.#client?.release(true)
     this.#client = undefined
+    this.#drop = undefined
   }
 
   async #connect(): Promise<void> {
@@ -54,23 +70,49 @@ export class OutboxListener {
         client.release(error ?? true)
       }
     }
+    const drop = (error: Error) => {
+      release(error)
+      // Whatever was notified while the connection died is found by polling now.
+      this.#onWake()
+    }
     try {
       client = await this.#pool.connect()
       client.on('notification', () => this.#onWake())
-      client.once('error', (error) => {
-        release(error)
-        // Whatever was notified while the connection died is found by polling now.
-        this.#onWake()
-      })
+      client.once('error', drop)
       await client.query(`listen ${CHANNEL}`)
       if (this.#closed || released) {
         release()
         return
       }
       this.#client = client
+      this.#drop = drop
+      this.#probedAt = Date.now()
     } catch (error) {
       this.#logger.warn({ err: coerceError(error) }, 'could not LISTEN; relying on polling')
       release(coerceError(error))
+    }
+  }
+
+  /** `select 1` on the listening connection; no answer within the deadline drops it. */
+  async #probe(client: pg.PoolClient): Promise<void> {
+    this.#probing = true
+    const timer = setTimeout(() => {
+      if (this.#client === client) {
+        this.#logger.warn(
+          { deadlineMs: this.#deadlineMs },
+          'the LISTEN connection went silent; listening again',
+        )
+        this.#drop?.(new Error(`the LISTEN connection did not answer within ${this.#deadlineMs} ms`))
+      }
+    }, this.#deadlineMs)
+    try {
+      await client.query('select 1')
+    } catch {
+      // A broken connection has already been dropped by its error event.
+    } finally {
+      clearTimeout(timer)
+      this.#probedAt = Date.now()
+      this.#probing = false
     }
   }
 }

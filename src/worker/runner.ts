@@ -36,7 +36,7 @@ export async function startWorker(
   logger: Logger,
   pool: pg.Pool = createPool(config.databaseUrl, config.poolSize, logger),
 ): Promise<WorkerHandle> {
-  const db = createDb(pool)
+  const db = createDb(pool, config.queryTimeoutMs)
   await migrate(pool, logger)
 
   let poolId: string | undefined
@@ -85,6 +85,7 @@ export async function startWorker(
     concurrency: config.concurrency,
     requestTimeoutMs: config.requestTimeoutMs,
     leaseMarginMs: config.leaseMarginMs,
+    queryTimeoutMs: config.queryTimeoutMs,
     pollIntervalMs: config.pollIntervalMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
   })
