@@ -101,8 +101,9 @@ export type AttemptRecord = {
  * states (and next_attempt_at, which is what wakes the next attempt), and endpoints disabled by
  * 410 Gone. A delivery whose lease was meanwhile taken over (it looked lost) keeps its new
  * owner's state; its attempt row replaces the placeholder marked lost. A retry for an endpoint
- * that was disabled or deleted while the attempt was in flight is not scheduled: the delivery
- * is dropped now. Returns the ids of the deliveries dropped that way.
+ * that was disabled or deleted while the attempt was in flight (or by a 410 Gone in the same
+ * batch) is not scheduled: the delivery is dropped now. Returns the ids of the deliveries
+ * dropped that way.
  */
 export async function recordAttempts(db: Db, records: readonly AttemptRecord[]): Promise<Set<string>> {
   if (records.length === 0) {
@@ -110,6 +111,10 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
   }
   const col = <T>(pick: (r: AttemptRecord) => T) => records.map(pick)
   return db.transaction().execute(async (trx) => {
+    // First, so that the batch's other retries for the same endpoint are dropped below, as
+    // retries for an endpoint disabled during their attempt are.
+    const gone = records.flatMap((r) => (r.disableEndpoint && r.endpointId !== null ? [r.endpointId] : []))
+    await disableEndpoints(trx, gone, 'the endpoint answered 410 Gone')
     const { rows } = await sql<{ delivery_id: string }>`
       with given as (
         select * from unnest(
@@ -123,7 +128,7 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
       ), r as (
         -- A retry for an endpoint disabled or deleted meanwhile: dropped now, not when it comes due.
         select g.delivery_id, g.attempt_no, g.replay_no, g.org_id, g.endpoint_id, g.started_at, g.duration_ms,
-          g.status_code, g.error_code, g.error_message, g.response_excerpt,
+          g.status_code, g.error_code, g.error_message, g.response_excerpt, g.outcome as given_outcome,
           case when gone then 'dropped' else g.status end as status,
           case when gone and g.outcome = 'retrying' then 'dropped' else g.outcome end as outcome,
           case when gone then null else now() + g.retry_in_ms * interval '1 millisecond' end as next_attempt_at,
@@ -150,11 +155,19 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
         where d.id = r.delivery_id and d.status = 'in_flight' and d.attempts = r.attempt_no
         returning d.id, r.drop_reason
       ), inserted as (
+        -- A result that comes too late (its lease was taken over) replaces the placeholder marked
+        -- lost with what the receiver answered, but schedules and drops nothing: the delivery is
+        -- its new owner's. With no placeholder left (the history was pruned) it is not written.
         insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
           duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
-        select delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
-          error_code, error_message, response_excerpt, outcome, next_attempt_at
-        from r
+        select r.delivery_id, r.attempt_no, r.replay_no, r.org_id, r.endpoint_id, r.started_at, r.duration_ms,
+          r.status_code, r.error_code, r.error_message, r.response_excerpt,
+          case when u.id is null then r.given_outcome else r.outcome end,
+          case when u.id is not null then r.next_attempt_at end
+        from r left join updated u on u.id = r.delivery_id
+        where case when u.id is not null then true
+          else exists (select 1 from webhooks.attempts a
+                       where a.delivery_id = r.delivery_id and a.attempt_no = r.attempt_no) end
         on conflict (delivery_id, attempt_no) do update
           set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
             status_code = excluded.status_code, error_code = excluded.error_code,
@@ -163,10 +176,6 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
           where webhooks.attempts.outcome = 'lost'
       )
       select id as delivery_id from updated where drop_reason is not null`.execute(trx)
-
-    const gone = records.flatMap((r) => (r.disableEndpoint && r.endpointId !== null ? [r.endpointId] : []))
-    // Same transaction as the attempt rows: the endpoint's other pending deliveries drop with it.
-    await disableEndpoints(trx, gone, 'the endpoint answered 410 Gone')
     return new Set(rows.map((row) => row.delivery_id))
   })
 }

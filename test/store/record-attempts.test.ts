@@ -1,0 +1,129 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { AttemptRecord, ClaimedDelivery } from '../../src/store/deliveries.ts'
+import { claimDeliveries, recordAttempts } from '../../src/store/deliveries.ts'
+import { disableEndpoint } from '../../src/store/endpoints.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+
+let testDb: TestDb
+beforeAll(async () => {
+  testDb = await createTestDatabase()
+  await sql`insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
+    values ('evt_rec', 'org_1', 'image.completed', 'img_1', '{}', now(), now())`.execute(testDb.db)
+})
+afterAll(async () => {
+  await testDb?.drop()
+})
+
+/** Makes due deliveries to a fresh endpoint and claims exactly them. */
+async function claimNew(endpointId: string, ids: string[], leaseMs = 60_000): Promise<ClaimedDelivery[]> {
+  await sql`insert into webhooks.endpoints (id, org_id, url, secret)
+    values (${endpointId}, 'org_1', 'http://127.0.0.1:9/', 'whsec_x') on conflict do nothing`.execute(
+    testDb.db,
+  )
+  await sql`insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url, next_attempt_at)
+    select id, 'evt_rec', 'org_1', id, ${endpointId}, 'http://127.0.0.1:9/', now() - interval '1 second'
+    from unnest(${ids}::text[]) id`.execute(testDb.db)
+  const claimed = await claimDeliveries(testDb.db, 100, leaseMs)
+  expect(claimed.map((d) => d.id).sort()).toEqual([...ids].sort())
+  return claimed
+}
+
+function result(claimed: ClaimedDelivery, statusCode: number): AttemptRecord {
+  const retry = statusCode >= 500
+  return {
+    deliveryId: claimed.id,
+    attemptNo: claimed.attempts,
+    replayNo: claimed.replays,
+    orgId: claimed.org_id,
+    endpointId: claimed.endpoint_id,
+    startedAt: new Date(),
+    durationMs: 5,
+    statusCode,
+    errorCode: statusCode === 200 ? null : `http_${statusCode}`,
+    errorMessage: statusCode === 200 ? null : `the receiver answered ${statusCode}`,
+    responseExcerpt: null,
+    outcome: statusCode === 200 ? 'delivered' : retry ? 'retrying' : 'dropped',
+    status: statusCode === 200 ? 'delivered' : retry ? 'pending' : 'dropped',
+    retryInMs: retry ? 60_000 : null,
+    disableEndpoint: statusCode === 410,
+  }
+}
+
+async function attemptRows(deliveryId: string) {
+  const { rows } = await sql<{
+    attempt_no: number
+    outcome: string
+    status_code: number | null
+    retry_at: Date | null
+  }>`
+    select attempt_no, outcome, status_code, retry_at from webhooks.attempts
+    where delivery_id = ${deliveryId} order by attempt_no`.execute(testDb.db)
+  return rows
+}
+
+async function statusOf(deliveryId: string) {
+  return testDb.db
+    .selectFrom('webhooks.deliveries')
+    .select(['status', 'attempts', 'last_error'])
+    .where('id', '=', deliveryId)
+    .executeTakeFirstOrThrow()
+}
+
+describe('recordAttempts', () => {
+  it('drops, and says it dropped, a retry whose endpoint a 410 in the same batch disabled', async () => {
+    // Regression: the retry was written as scheduled, then dropped by the disable, and the
+    // worker logged it as retrying; its attempt row said retrying too.
+    const [gone, busy] = await claimNew('ep_410', ['dlv_410_gone', 'dlv_410_busy'])
+    if (gone === undefined || busy === undefined) {
+      return
+    }
+    const droppedNow = await recordAttempts(testDb.db, [
+      result(gone.id === 'dlv_410_gone' ? gone : busy, 410),
+      result(gone.id === 'dlv_410_gone' ? busy : gone, 503),
+    ])
+    expect([...droppedNow]).toEqual(['dlv_410_busy'])
+    expect(await statusOf('dlv_410_busy')).toMatchObject({
+      status: 'dropped',
+      last_error: 'endpoint_disabled: the endpoint answered 410 Gone',
+    })
+    expect(await attemptRows('dlv_410_busy')).toEqual([
+      { attempt_no: 1, outcome: 'dropped', status_code: 503, retry_at: null },
+    ])
+  })
+
+  it("writes a late result as the receiver answered it, leaving the new owner's delivery alone", async () => {
+    const [first] = await claimNew('ep_late', ['dlv_late'], 1)
+    await sleep(20)
+    const [takeover] = await claimDeliveries(testDb.db, 100, 60_000)
+    expect(takeover?.attempts).toBe(2)
+    await disableEndpoint(testDb.db, 'ep_late', 'disabled by an operator')
+    if (first === undefined) {
+      return
+    }
+    // Regression: the late retry was rewritten as dropped for the disabled endpoint, although
+    // the delivery was another worker's attempt 2, still in flight.
+    expect([...(await recordAttempts(testDb.db, [result(first, 503)]))]).toEqual([])
+    expect(await statusOf('dlv_late')).toMatchObject({ status: 'in_flight', attempts: 2 })
+    expect(await attemptRows('dlv_late')).toEqual([
+      { attempt_no: 1, outcome: 'retrying', status_code: 503, retry_at: null },
+    ])
+  })
+
+  it('does not write a late result for a delivery whose history was pruned meanwhile', async () => {
+    const [first] = await claimNew('ep_pruned', ['dlv_pruned'], 1)
+    await sleep(20)
+    const [takeover] = await claimDeliveries(testDb.db, 100, 60_000)
+    if (first === undefined || takeover === undefined) {
+      return
+    }
+    await recordAttempts(testDb.db, [result(takeover, 200)])
+    await sql`delete from webhooks.attempts where delivery_id = 'dlv_pruned'`.execute(testDb.db)
+    await sql`delete from webhooks.deliveries where id = 'dlv_pruned'`.execute(testDb.db)
+    // Regression: it was inserted as an attempt row of a delivery that no longer exists.
+    await recordAttempts(testDb.db, [result(first, 503)])
+    expect(await attemptRows('dlv_pruned')).toEqual([])
+  })
+})
