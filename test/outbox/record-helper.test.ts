@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { RenderStatusChange } from '../../src/outbox/record.ts'
 import { recordRenderStatus } from '../../src/outbox/record.ts'
 import type { TestDb } from '../helpers/database.ts'
@@ -49,6 +49,20 @@ describe('recordRenderStatus', () => {
     }
     expect(await eventCount('vid_rolled')).toBe(0)
     expect(await eventCount('vid_committed')).toBe(1)
+  })
+
+  it('sends a pg client one statement per call: the transaction check costs no round trip', async () => {
+    const client = await testDb.pool.connect()
+    await client.query('begin')
+    const query = vi.spyOn(client, 'query')
+    try {
+      expect(await recordRenderStatus(client, change('vid_one_trip'))).toMatch(/^evt_/)
+      expect(query).toHaveBeenCalledTimes(1)
+    } finally {
+      query.mockRestore()
+      await client.query('rollback')
+      client.release()
+    }
   })
 
   it('refuses a pg client outside a transaction and writes nothing', async () => {
