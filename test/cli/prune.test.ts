@@ -173,6 +173,44 @@ describe('imtegrate-webhooks prune', () => {
     expect(again).not.toBe(first)
   })
 
+  it("deletes a completed collection's row with its event, and keeps an open collection", async () => {
+    const org = 'org_prune_col'
+    await testDb.pool.query(
+      `select webhooks.open_collection(org_id => $1, collection_id => 'col_done', child_count => 1),
+         webhooks.open_collection(org_id => $1, collection_id => 'col_open', child_count => 2)`,
+      [org],
+    )
+    for (const collection of ['col_done', 'col_open']) {
+      await testDb.pool.query(
+        `select webhooks.record_render_status(org_id => $1, render_id => $2, kind => 'image',
+           status => 'completed', collection_id => $3)`,
+        [org, `img_in_${collection}`, collection],
+      )
+    }
+    // Age every event of the org by 40 days, as fanned out with nothing left to deliver.
+    const { rows } = await testDb.pool.query<{ id: string }>(
+      'select id from webhooks.events where org_id = $1',
+      [org],
+    )
+    expect(rows).toHaveLength(3)
+    const old = ago(40)
+    for (const { id } of rows) {
+      const aged = eventId(old)
+      await testDb.pool.query(
+        'update webhooks.events set id = $2, created_at = $3, fanned_out_at = $3 where id = $1',
+        [id, aged, old],
+      )
+      await testDb.pool.query('update webhooks.collections set event_id = $2 where event_id = $1', [id, aged])
+    }
+    expect(await prune(testDb.db, ago(30))).toEqual({ events: 3, deliveries: 0, attempts: 0 })
+    const left = await testDb.pool.query<{ id: string }>(
+      'select id from webhooks.collections where org_id = $1 order by id',
+      [org],
+    )
+    // Regression: the completed collection stayed, naming an event that no longer exists.
+    expect(left.rows).toEqual([{ id: 'col_open' }])
+  })
+
   it('reads each batch by index, not the whole deliveries table', async () => {
     // Regression: the NOT EXISTS was planned as a hash anti join over a scan of every delivery,
     // in every batch. With realistic statistics, the batch must walk events by primary key and
