@@ -53,7 +53,11 @@ export async function startWorker(
     events,
     taskList: {
       reconcile: reconcileTask(db, logger, () => dispatcher?.kick()),
-      ...(config.retentionMs === undefined ? {} : { prune: pruneTask(db, logger, config.retentionMs) }),
+      // Without the statement deadline: deleting a batch of a large history may take longer, and
+      // a stalled prune holds up nothing but itself.
+      ...(config.retentionMs === undefined
+        ? {}
+        : { prune: pruneTask(createDb(pool), logger, config.retentionMs) }),
     },
     crontab: [
       '* * * * * reconcile ?max=3',
