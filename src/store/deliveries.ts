@@ -157,7 +157,7 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
       ), inserted as (
         -- A result that comes too late (its lease was taken over) replaces the placeholder marked
         -- lost with what the receiver answered, but schedules and drops nothing: the delivery is
-        -- its new owner's. With no placeholder left (the history was pruned) it is not written.
+        -- its new owner's. With the delivery gone (the history was pruned) it is not written.
         insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
           duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
         select r.delivery_id, r.attempt_no, r.replay_no, r.org_id, r.endpoint_id, r.started_at, r.duration_ms,
@@ -165,9 +165,10 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
           case when u.id is null then r.given_outcome else r.outcome end,
           case when u.id is not null then r.next_attempt_at end
         from r left join updated u on u.id = r.delivery_id
+        -- The delivery itself, not the placeholder: a takeover still committing is not in this
+        -- statement's snapshot, but ON CONFLICT waits for its placeholder and then replaces it.
         where case when u.id is not null then true
-          else exists (select 1 from webhooks.attempts a
-                       where a.delivery_id = r.delivery_id and a.attempt_no = r.attempt_no) end
+          else exists (select 1 from webhooks.deliveries d where d.id = r.delivery_id) end
         on conflict (delivery_id, attempt_no) do update
           set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
             status_code = excluded.status_code, error_code = excluded.error_code,

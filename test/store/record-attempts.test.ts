@@ -112,6 +112,28 @@ describe('recordAttempts', () => {
     ])
   })
 
+  it('keeps a late result that races the claim taking its delivery over', async () => {
+    const [first] = await claimNew('ep_race', ['dlv_race'], 1)
+    await sleep(20)
+    if (first === undefined) {
+      return
+    }
+    let late: Promise<Set<string>> | undefined
+    await testDb.db.transaction().execute(async (trx) => {
+      const taken = await claimDeliveries(trx, 100, 60_000)
+      expect(taken.map((d) => d.id)).toEqual(['dlv_race'])
+      // Its snapshot predates the takeover's commit and its lost placeholder.
+      late = recordAttempts(testDb.db, [result(first, 200)])
+      await sleep(200)
+    })
+    await late
+    // Regression: the placeholder stayed lost, and what the receiver answered was never written.
+    expect(await attemptRows('dlv_race')).toEqual([
+      { attempt_no: 1, outcome: 'delivered', status_code: 200, retry_at: null },
+    ])
+    expect(await statusOf('dlv_race')).toMatchObject({ status: 'in_flight', attempts: 2 })
+  })
+
   it('does not write a late result for a delivery whose history was pruned meanwhile', async () => {
     const [first] = await claimNew('ep_pruned', ['dlv_pruned'], 1)
     await sleep(20)
