@@ -69,34 +69,18 @@ export async function recordRenderStatus<DB>(
   return result.rows[0]?.event_id ?? null
 }
 
-/**
- * pg keeps the transaction status each ReadyForQuery reports, so the check costs no round trip.
- * Only before the client's first answer is it unknown; then LOCK TABLE, refused outside a
- * transaction block, asks the server.
- */
+/** LOCK TABLE is refused outside a transaction block, which is exactly the check we need. */
 async function assertInTransaction(client: pg.ClientBase): Promise<void> {
-  const status = client.getTransactionStatus()
-  if (status === 'T' || status === 'E') {
-    // In a failed transaction ('E') the call itself reports the error, as any statement would.
-    return
-  }
-  if (status === 'I') {
-    throw notInTransaction()
-  }
   try {
     await client.query('lock table webhooks.events in access share mode')
   } catch (error) {
     if (sqlState(error) === '25P01') {
-      throw notInTransaction(error)
+      throw new WebhookError(
+        'NOT_IN_TRANSACTION',
+        'recordRenderStatus needs a client inside a transaction (issue BEGIN first), so the event commits with your write',
+        { cause: error },
+      )
     }
     throw error
   }
-}
-
-function notInTransaction(cause?: unknown): WebhookError {
-  return new WebhookError(
-    'NOT_IN_TRANSACTION',
-    'recordRenderStatus needs a client inside a transaction (issue BEGIN first), so the event commits with your write',
-    cause === undefined ? undefined : { cause },
-  )
 }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RenderStatusChange } from '../../src/outbox/record.ts'
 import { recordRenderStatus } from '../../src/outbox/record.ts'
 import type { TestDb } from '../helpers/database.ts'
@@ -51,18 +51,27 @@ describe('recordRenderStatus', () => {
     expect(await eventCount('vid_committed')).toBe(1)
   })
 
-  it('sends a pg client one statement per call: the transaction check costs no round trip', async () => {
+  it('sees BEGIN and COMMIT a pg client has queued but not yet sent', async () => {
+    // Regression: reading the status of the client's last answer (getTransactionStatus) refused a
+    // call queued behind BEGIN, and let one queued behind COMMIT record outside any transaction.
     const client = await testDb.pool.connect()
-    await client.query('begin')
-    const query = vi.spyOn(client, 'query')
     try {
-      expect(await recordRenderStatus(client, change('vid_one_trip'))).toMatch(/^evt_/)
-      expect(query).toHaveBeenCalledTimes(1)
+      await client.query('select 1')
+      const begin = client.query('begin')
+      const inside = recordRenderStatus(client, change('vid_queued_begin'))
+      await begin
+      expect(await inside).toMatch(/^evt_/)
+      const commit = client.query('commit')
+      const after = recordRenderStatus(client, change('vid_queued_commit'))
+      await commit
+      await expect(after).rejects.toMatchObject({ code: 'NOT_IN_TRANSACTION' })
     } finally {
-      query.mockRestore()
+      // Leaves no transaction open for the next user of the pooled client, whatever failed.
       await client.query('rollback')
       client.release()
     }
+    expect(await eventCount('vid_queued_begin')).toBe(1)
+    expect(await eventCount('vid_queued_commit')).toBe(0)
   })
 
   it('refuses a pg client outside a transaction and writes nothing', async () => {
