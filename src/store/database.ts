@@ -146,7 +146,7 @@ export function createPool(
 
 /**
  * Kysely over the pool. With `deadlineMs`, no statement waits longer than that for its answer:
- * it fails, and its connection is destroyed rather than pooled again. Without it, a connection
+ * it fails, its connection is destroyed rather than pooled again, and its backend is terminated. Without it, a connection
  * that went silent (a peer gone without a word, a frozen server, a proxy that stopped forwarding)
  * keeps its caller waiting until TCP gives up, a quarter of an hour later, while the rest of the
  * process, on other connections, looks healthy.
@@ -161,7 +161,10 @@ function withDeadline(pool: pg.Pool, deadlineMs: number): PostgresPool {
   return {
     options: pool.options,
     end: () => pool.end(),
-    connect: async () => new DeadlineClient(await withinDeadline(pool, deadlineMs), deadlineMs),
+    connect: async () =>
+      new DeadlineClient(await withinDeadline(pool, deadlineMs), deadlineMs, (pid) =>
+        terminateBackend(pool, pid, deadlineMs),
+      ),
   }
 }
 
@@ -186,15 +189,38 @@ async function withinDeadline(pool: pg.Pool, deadlineMs: number): Promise<pg.Poo
   }
 }
 
+/**
+ * Ends the server side of a connection given up on, over a connection of its own: a statement
+ * blocked on a lock would otherwise run on after its client left, holding its locks and its
+ * transaction, and every retry would leave one more such backend. Best effort: a server that
+ * cannot be reached ends the backend itself once it notices that its client is gone.
+ */
+function terminateBackend(pool: pg.Pool, pid: number, deadlineMs: number): void {
+  const control = new pg.Client({
+    ...pool.options,
+    application_name: 'imtegrate-webhooks-control',
+    connectionTimeoutMillis: deadlineMs,
+    query_timeout: deadlineMs,
+  })
+  control.on('error', () => undefined)
+  const end = () => control.end().catch(() => undefined)
+  control
+    .connect()
+    .then(() => control.query('select pg_terminate_backend($1)', [pid]))
+    .then(end, end)
+}
+
 class DeadlineClient implements PostgresPoolClient {
   readonly #client: pg.PoolClient
   readonly #deadlineMs: number
+  readonly #terminate: (pid: number) => void
   /** Set once a statement missed the deadline: the connection is never used again. */
   #silent: Error | undefined
 
-  constructor(client: pg.PoolClient, deadlineMs: number) {
+  constructor(client: pg.PoolClient, deadlineMs: number, terminate: (pid: number) => void) {
     this.#client = client
     this.#deadlineMs = deadlineMs
+    this.#terminate = terminate
   }
 
   query<R>(sql: string, parameters: readonly unknown[]): Promise<PostgresQueryResult<R>>
@@ -222,6 +248,11 @@ class DeadlineClient implements PostgresPoolClient {
         )
         // The abandoned statement fails for good when its connection is destroyed.
         answer.catch(() => undefined)
+        // pg's Client has processID (the backend's pid, from the start-up handshake) untyped.
+        const pid = (this.#client as { processID?: unknown }).processID
+        if (typeof pid === 'number') {
+          this.#terminate(pid)
+        }
         reject(this.#silent)
       }, this.#deadlineMs)
     })

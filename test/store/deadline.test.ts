@@ -1,0 +1,84 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { Db } from '../../src/store/database.ts'
+import { createDb } from '../../src/store/database.ts'
+import type { AttemptRecord } from '../../src/store/deliveries.ts'
+import { claimDeliveries, recordAttempts } from '../../src/store/deliveries.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+
+const DEADLINE_MS = 200
+
+let testDb: TestDb
+let worker: Db
+beforeAll(async () => {
+  testDb = await createTestDatabase()
+  worker = createDb(testDb.pool, DEADLINE_MS)
+  await sql`insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
+    values ('evt_deadline', 'org_1', 'image.completed', 'img_1', '{}', now(), now())`.execute(testDb.db)
+})
+afterAll(async () => {
+  await testDb?.drop()
+})
+
+async function waitingOnLocks(): Promise<number> {
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock'`.execute(testDb.db)
+  return rows[0]?.n ?? -1
+}
+
+describe('a statement past the deadline', () => {
+  it('fails, and its backend is ended: it neither waits on nor applies later', async () => {
+    await sql`insert into webhooks.deliveries (id, event_id, org_id, destination, url, next_attempt_at)
+      values ('dlv_blocked', 'evt_deadline', 'org_1', 'u', 'http://127.0.0.1:9/', now() - interval '1 second')`.execute(
+      testDb.db,
+    )
+    const [claimed] = await claimDeliveries(testDb.db, 10, 60_000)
+    expect(claimed?.id).toBe('dlv_blocked')
+    const record: AttemptRecord = {
+      deliveryId: 'dlv_blocked',
+      attemptNo: claimed?.attempts ?? 1,
+      replayNo: 0,
+      orgId: 'org_1',
+      endpointId: null,
+      startedAt: new Date(),
+      durationMs: 1,
+      statusCode: 200,
+      errorCode: null,
+      errorMessage: null,
+      responseExcerpt: null,
+      outcome: 'delivered',
+      status: 'delivered',
+      retryInMs: null,
+      disableEndpoint: false,
+    }
+    // Someone else holds the delivery's row; the worker's write waits on it, and is retried.
+    const holder = await testDb.pool.connect()
+    try {
+      await holder.query('begin')
+      await holder.query(`select 1 from webhooks.deliveries where id = 'dlv_blocked' for update`)
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await expect(recordAttempts(worker, [record])).rejects.toThrow(
+          `PostgreSQL did not answer within ${DEADLINE_MS} ms`,
+        )
+      }
+      // Regression: each abandoned write kept waiting on the server, one more backend per retry.
+      await vi.waitFor(async () => expect(await waitingOnLocks()).toBe(0), { timeout: 5_000, interval: 50 })
+    } finally {
+      await holder.query('rollback')
+      holder.release()
+    }
+    // Nor does any of them go on to apply once the lock is free.
+    await sleep(200)
+    const row = await testDb.db
+      .selectFrom('webhooks.deliveries')
+      .select('status')
+      .where('id', '=', 'dlv_blocked')
+      .executeTakeFirstOrThrow()
+    expect(row.status).toBe('in_flight')
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from webhooks.attempts
+      where delivery_id = 'dlv_blocked'`.execute(testDb.db)
+    expect(rows[0]?.n).toBe(0)
+  })
+})
