@@ -146,10 +146,10 @@ export function createPool(
 
 /**
  * Kysely over the pool. With `deadlineMs`, no statement waits longer than that for its answer:
- * it fails, its connection is destroyed rather than pooled again, and its backend is terminated. Without it, a connection
- * that went silent (a peer gone without a word, a frozen server, a proxy that stopped forwarding)
- * keeps its caller waiting until TCP gives up, a quarter of an hour later, while the rest of the
- * process, on other connections, looks healthy.
+ * it fails, its connection is destroyed rather than pooled again, and its backend is terminated.
+ * Without it, a connection that went silent (a peer gone without a word, a frozen server, a
+ * proxy that stopped forwarding) keeps its caller waiting until TCP gives up, a quarter of an
+ * hour later, while the rest of the process, on other connections, looks healthy.
  */
 export function createDb(pool: pg.Pool, deadlineMs?: number): Db {
   return new Kysely<Database>({
@@ -162,8 +162,8 @@ function withDeadline(pool: pg.Pool, deadlineMs: number): PostgresPool {
     options: pool.options,
     end: () => pool.end(),
     connect: async () =>
-      new DeadlineClient(await withinDeadline(pool, deadlineMs), deadlineMs, (pid) =>
-        terminateBackend(pool, pid, deadlineMs),
+      new DeadlineClient(await withinDeadline(pool, deadlineMs), deadlineMs, (client) =>
+        terminateBackend(pool, client, deadlineMs),
       ),
   }
 }
@@ -195,7 +195,12 @@ async function withinDeadline(pool: pg.Pool, deadlineMs: number): Promise<pg.Poo
  * transaction, and every retry would leave one more such backend. Best effort: a server that
  * cannot be reached ends the backend itself once it notices that its client is gone.
  */
-function terminateBackend(pool: pg.Pool, pid: number, deadlineMs: number): void {
+export function terminateBackend(pool: pg.Pool, client: pg.ClientBase, deadlineMs: number): void {
+  // pg's Client has processID (the backend's pid, from the start-up handshake), untyped.
+  const pid = (client as { processID?: unknown }).processID
+  if (typeof pid !== 'number') {
+    return
+  }
   const control = new pg.Client({
     ...pool.options,
     application_name: 'imtegrate-webhooks-control',
@@ -213,11 +218,11 @@ function terminateBackend(pool: pg.Pool, pid: number, deadlineMs: number): void 
 class DeadlineClient implements PostgresPoolClient {
   readonly #client: pg.PoolClient
   readonly #deadlineMs: number
-  readonly #terminate: (pid: number) => void
+  readonly #terminate: (client: pg.PoolClient) => void
   /** Set once a statement missed the deadline: the connection is never used again. */
   #silent: Error | undefined
 
-  constructor(client: pg.PoolClient, deadlineMs: number, terminate: (pid: number) => void) {
+  constructor(client: pg.PoolClient, deadlineMs: number, terminate: (client: pg.PoolClient) => void) {
     this.#client = client
     this.#deadlineMs = deadlineMs
     this.#terminate = terminate
@@ -248,11 +253,7 @@ class DeadlineClient implements PostgresPoolClient {
         )
         // The abandoned statement fails for good when its connection is destroyed.
         answer.catch(() => undefined)
-        // pg's Client has processID (the backend's pid, from the start-up handshake) untyped.
-        const pid = (this.#client as { processID?: unknown }).processID
-        if (typeof pid === 'number') {
-          this.#terminate(pid)
-        }
+        this.#terminate(this.#client)
         reject(this.#silent)
       }, this.#deadlineMs)
     })

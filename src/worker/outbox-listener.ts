@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { terminateBackend } from '../store/database.ts'
 
 const CHANNEL = 'webhooks_outbox'
 /** How often the listening connection must prove it still answers. */
@@ -102,6 +103,7 @@ export class OutboxListener {
           { deadlineMs: this.#deadlineMs },
           'the LISTEN connection went silent; listening again',
         )
+        terminateBackend(this.#pool, client, this.#deadlineMs)
         this.#drop?.(new Error(`the LISTEN connection did not answer within ${this.#deadlineMs} ms`))
       }
     }, this.#deadlineMs)

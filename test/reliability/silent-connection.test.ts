@@ -65,6 +65,12 @@ describe('a worker whose database connections go silent', () => {
           where application_name = 'imtegrate-webhooks' and datname = current_database()
             and query = 'listen webhooks_outbox' and backend_start > ${frozenAt}`.execute(testDb.db)
         expect(rows[0]?.n).toBe(1)
+        // The silent one's backend was ended, not left behind.
+        const all = await sql<{ n: number }>`
+          select count(*)::int as n from pg_stat_activity
+          where application_name = 'imtegrate-webhooks' and datname = current_database()
+            and query = 'listen webhooks_outbox'`.execute(testDb.db)
+        expect(all.rows[0]?.n).toBe(1)
       },
       { timeout: 5_000 + 4 * QUERY_TIMEOUT_MS + 5_000, interval: 200 },
     )
