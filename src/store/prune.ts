@@ -108,8 +108,7 @@ export function lockCandidates(after: string, before: Date, batchSize: number) {
 
 /**
  * Of the locked events `ids`, deletes those still settled (checked again now that their
- * deliveries are locked too) with all their deliveries and those deliveries' attempts, and, for
- * a collection.completed event, the completed collection's row.
+ * deliveries are locked too) with all their deliveries and those deliveries' attempts.
  */
 export function deleteSettled(ids: readonly string[], before: Date) {
   return sql<PruneCounts>`
@@ -120,12 +119,6 @@ export function deleteSettled(ids: readonly string[], before: Date) {
       returning d.id
     ), gone_attempts as (
       delete from webhooks.attempts a using gone_deliveries g where a.delivery_id = g.id
-      returning 1
-    ), gone_collections as (
-      -- A completed collection goes with its collection.completed event (by primary key).
-      delete from webhooks.collections c using settled s, webhooks.events e
-      where e.id = s.id and e.type = 'collection.completed' and c.org_id = e.org_id and c.id = e.subject_id
-        and c.event_id = e.id
       returning 1
     ), gone_events as (
       delete from webhooks.events e using settled s where e.id = s.id

@@ -173,27 +173,35 @@ describe('imtegrate-webhooks prune', () => {
     expect(again).not.toBe(first)
   })
 
-  it("deletes a completed collection's row with its event, and keeps an open collection", async () => {
+  it('keeps a completed collection, so reopening it and a repeated child cannot complete it twice', async () => {
     const org = 'org_prune_col'
-    await testDb.pool.query(
-      `select webhooks.open_collection(org_id => $1, collection_id => 'col_done', child_count => 1),
-         webhooks.open_collection(org_id => $1, collection_id => 'col_open', child_count => 2)`,
-      [org],
-    )
-    for (const collection of ['col_done', 'col_open']) {
-      await testDb.pool.query(
-        `select webhooks.record_render_status(org_id => $1, render_id => $2, kind => 'image',
-           status => 'completed', collection_id => $3)`,
-        [org, `img_in_${collection}`, collection],
+    const open = () =>
+      testDb.pool.query(
+        `select webhooks.open_collection(org_id => $1, collection_id => 'col_done', child_count => 1)`,
+        [org],
       )
-    }
-    // Age every event of the org by 40 days, as fanned out with nothing left to deliver.
+    const child = () =>
+      testDb.pool.query(
+        `select webhooks.record_render_status(org_id => $1, render_id => 'img_child', kind => 'image',
+           status => 'completed', collection_id => 'col_done')`,
+        [org],
+      )
+    const completions = async () =>
+      (
+        await testDb.pool.query(
+          `select id from webhooks.events where org_id = $1 and type = 'collection.completed'`,
+          [org],
+        )
+      ).rowCount
+    await open()
+    await child()
+    expect(await completions()).toBe(1)
+    // Age both events by 40 days, as fanned out with nothing left to deliver.
+    const old = ago(40)
     const { rows } = await testDb.pool.query<{ id: string }>(
       'select id from webhooks.events where org_id = $1',
       [org],
     )
-    expect(rows).toHaveLength(3)
-    const old = ago(40)
     for (const { id } of rows) {
       const aged = eventId(old)
       await testDb.pool.query(
@@ -202,13 +210,12 @@ describe('imtegrate-webhooks prune', () => {
       )
       await testDb.pool.query('update webhooks.collections set event_id = $2 where event_id = $1', [id, aged])
     }
-    expect(await prune(testDb.db, ago(30))).toEqual({ events: 3, deliveries: 0, attempts: 0 })
-    const left = await testDb.pool.query<{ id: string }>(
-      'select id from webhooks.collections where org_id = $1 order by id',
-      [org],
-    )
-    // Regression: the completed collection stayed, naming an event that no longer exists.
-    expect(left.rows).toEqual([{ id: 'col_open' }])
+    expect(await prune(testDb.db, ago(30))).toEqual({ events: 2, deliveries: 0, attempts: 0 })
+    // Regression (a change that pruned the collection's row too, caught in review): reopening
+    // made a fresh collection, and the repeated child completed it a second time.
+    await open()
+    await expect(child()).rejects.toMatchObject({ code: '22023' })
+    expect(await completions()).toBe(0)
   })
 
   it('reads each batch by index, not the whole deliveries table', async () => {
