@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely'
 import { Kysely, sql } from 'kysely'
 import type pg from 'pg'
-import { sqlState, WebhookError } from '../errors.ts'
+import { WebhookError } from '../errors.ts'
 
 export type RenderKind = 'image' | 'video'
 export type RenderStatus = 'queued' | 'rendering' | 'completed' | 'failed'
@@ -59,28 +59,29 @@ export async function recordRenderStatus<DB>(
     )
     return result.rows[0]?.event_id ?? null
   }
-  await assertInTransaction(trx)
-  const result = await trx.query<{ event_id: string | null }>(
+  // Both statements are queued at once, ahead of anything the caller queues next, and the second
+  // writes only in the transaction the first marked (a local setting ends with its transaction):
+  // outside a transaction block each runs alone, and a queued COMMIT or ROLLBACK cannot slip
+  // between a check and the write.
+  const mark = trx.query(`select set_config('webhooks.recorder_in_transaction', 'on', true)`)
+  const call = trx.query<{ event_id: string | null }>(
     `select webhooks.record_render_status(org_id => $1, render_id => $2, kind => $3, status => $4,
       template_id => $5, result_url => $6, duration_ms => $7::integer, webhook_url => $8,
-      collection_id => $9, error => $10::jsonb) as event_id`,
+      collection_id => $9, error => $10::jsonb) as event_id
+    where current_setting('webhooks.recorder_in_transaction', true) = 'on'`,
     [...args],
   )
-  return result.rows[0]?.event_id ?? null
+  const [, result] = await Promise.all([mark, call])
+  const [row] = result.rows
+  if (row === undefined) {
+    throw notInTransaction()
+  }
+  return row.event_id
 }
 
-/** LOCK TABLE is refused outside a transaction block, which is exactly the check we need. */
-async function assertInTransaction(client: pg.ClientBase): Promise<void> {
-  try {
-    await client.query('lock table webhooks.events in access share mode')
-  } catch (error) {
-    if (sqlState(error) === '25P01') {
-      throw new WebhookError(
-        'NOT_IN_TRANSACTION',
-        'recordRenderStatus needs a client inside a transaction (issue BEGIN first), so the event commits with your write',
-        { cause: error },
-      )
-    }
-    throw error
-  }
+function notInTransaction(): WebhookError {
+  return new WebhookError(
+    'NOT_IN_TRANSACTION',
+    'recordRenderStatus needs a client inside a transaction (issue BEGIN first), so the event commits with your write',
+  )
 }

@@ -74,6 +74,22 @@ describe('recordRenderStatus', () => {
     expect(await eventCount('vid_queued_commit')).toBe(0)
   })
 
+  it('checks the transaction in the statement that writes: a ROLLBACK queued after the call takes the event', async () => {
+    // Regression: the check (LOCK TABLE) was awaited before the write was queued, so a ROLLBACK
+    // the caller queued meanwhile ran between them and the event committed on its own.
+    const client = await testDb.pool.connect()
+    try {
+      await client.query('begin')
+      const call = recordRenderStatus(client, change('vid_queued_rollback'))
+      const rollback = client.query('rollback')
+      expect(await call).toMatch(/^evt_/)
+      await rollback
+    } finally {
+      client.release()
+    }
+    expect(await eventCount('vid_queued_rollback')).toBe(0)
+  })
+
   it('refuses a pg client outside a transaction and writes nothing', async () => {
     const client = await testDb.pool.connect()
     try {
