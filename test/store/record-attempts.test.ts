@@ -134,6 +134,26 @@ describe('recordAttempts', () => {
     expect(await statusOf('dlv_race')).toMatchObject({ status: 'in_flight', attempts: 2 })
   })
 
+  it('does not write a late result for a delivery a prune is deleting at that moment', async () => {
+    const [first] = await claimNew('ep_pruning', ['dlv_pruning'], 1)
+    await sleep(20)
+    const [takeover] = await claimDeliveries(testDb.db, 100, 60_000)
+    if (first === undefined || takeover === undefined) {
+      return
+    }
+    await recordAttempts(testDb.db, [result(takeover, 200)])
+    let late: Promise<Set<string>> | undefined
+    await testDb.db.transaction().execute(async (trx) => {
+      await sql`delete from webhooks.attempts where delivery_id = 'dlv_pruning'`.execute(trx)
+      await sql`delete from webhooks.deliveries where id = 'dlv_pruning'`.execute(trx)
+      late = recordAttempts(testDb.db, [result(first, 503)])
+      await sleep(200)
+    })
+    await late
+    // Regression: it waited for the deleted placeholder, then inserted an orphan attempt row.
+    expect(await attemptRows('dlv_pruning')).toEqual([])
+  })
+
   it('does not write a late result for a delivery whose history was pruned meanwhile', async () => {
     const [first] = await claimNew('ep_pruned', ['dlv_pruned'], 1)
     await sleep(20)
