@@ -16,6 +16,9 @@ import { Dispatcher } from './dispatcher.ts'
 import { reconcileTask } from './reconcile.ts'
 import { PRUNE_CRONTAB, pruneTask } from './retention.ts'
 
+/** The prune's statements may take this many times DATABASE_QUERY_TIMEOUT. */
+const PRUNE_DEADLINE_FACTOR = 6
+
 export type WorkerHandle = {
   dispatcher: Dispatcher
   poolId: string
@@ -53,11 +56,17 @@ export async function startWorker(
     events,
     taskList: {
       reconcile: reconcileTask(db, logger, () => dispatcher?.kick()),
-      // Without the statement deadline: deleting a batch of a large history may take longer, and
-      // a stalled prune holds up nothing but itself.
+      // Deleting a batch of a large history may take longer than a delivery statement, but a
+      // prune stalled on a silent connection must not hold its row locks for ever either.
       ...(config.retentionMs === undefined
         ? {}
-        : { prune: pruneTask(createDb(pool), logger, config.retentionMs) }),
+        : {
+            prune: pruneTask(
+              createDb(pool, PRUNE_DEADLINE_FACTOR * config.queryTimeoutMs),
+              logger,
+              config.retentionMs,
+            ),
+          }),
     },
     crontab: [
       '* * * * * reconcile ?max=3',
