@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Transaction } from 'kysely'
 import { Kysely, sql } from 'kysely'
 import type pg from 'pg'
@@ -60,16 +61,17 @@ export async function recordRenderStatus<DB>(
     return result.rows[0]?.event_id ?? null
   }
   // Both statements are queued at once, ahead of anything the caller queues next, and the second
-  // writes only in the transaction the first marked (a local setting ends with its transaction):
-  // outside a transaction block each runs alone, and a queued COMMIT or ROLLBACK cannot slip
-  // between a check and the write.
-  const mark = trx.query(`select set_config('webhooks.recorder_in_transaction', 'on', true)`)
+  // writes only in the transaction the first marked (a local setting ends with its transaction;
+  // a value of this call's own, so no setting made elsewhere passes): outside a transaction
+  // block each runs alone, and a queued COMMIT or ROLLBACK cannot slip between check and write.
+  const token = randomUUID()
+  const mark = trx.query(`select set_config('webhooks.recorder_in_transaction', $1, true)`, [token])
   const call = trx.query<{ event_id: string | null }>(
     `select webhooks.record_render_status(org_id => $1, render_id => $2, kind => $3, status => $4,
       template_id => $5, result_url => $6, duration_ms => $7::integer, webhook_url => $8,
       collection_id => $9, error => $10::jsonb) as event_id
-    where current_setting('webhooks.recorder_in_transaction', true) = 'on'`,
-    [...args],
+    where current_setting('webhooks.recorder_in_transaction', true) = $11`,
+    [...args, token],
   )
   const [, result] = await Promise.all([mark, call])
   const [row] = result.rows

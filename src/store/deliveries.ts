@@ -167,9 +167,11 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
         from r left join updated u on u.id = r.delivery_id
         -- The delivery itself, not the placeholder: a takeover still committing is not in this
         -- statement's snapshot, but ON CONFLICT waits for its placeholder and then replaces it.
-        -- FOR SHARE waits for a prune deleting the delivery, and then finds it gone.
+        -- FOR KEY SHARE waits for a prune deleting the delivery, and then finds it gone; unlike
+        -- FOR SHARE it does not wait for another batch's update of it (two batches late for
+        -- each other's deliveries deadlocked).
         where case when u.id is not null then true
-          else exists (select 1 from webhooks.deliveries d where d.id = r.delivery_id for share) end
+          else exists (select 1 from webhooks.deliveries d where d.id = r.delivery_id for key share) end
         on conflict (delivery_id, attempt_no) do update
           set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
             status_code = excluded.status_code, error_code = excluded.error_code,

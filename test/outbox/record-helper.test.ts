@@ -102,6 +102,20 @@ describe('recordRenderStatus', () => {
     expect(await eventCount('vid_autocommit')).toBe(0)
   })
 
+  it('is not fooled by a session that set the transaction mark itself', async () => {
+    const client = await testDb.pool.connect()
+    try {
+      await client.query(`set webhooks.recorder_in_transaction = 'on'`)
+      await expect(recordRenderStatus(client, change('vid_marked_session'))).rejects.toMatchObject({
+        code: 'NOT_IN_TRANSACTION',
+      })
+    } finally {
+      await client.query('reset webhooks.recorder_in_transaction')
+      client.release()
+    }
+    expect(await eventCount('vid_marked_session')).toBe(0)
+  })
+
   it('passes the render error through to the failed event', async () => {
     const id = await testDb.db.transaction().execute((trx) =>
       recordRenderStatus(trx, {

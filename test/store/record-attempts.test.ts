@@ -154,6 +154,35 @@ describe('recordAttempts', () => {
     expect(await attemptRows('dlv_pruning')).toEqual([])
   })
 
+  it("writes two batches that are each late for the other's deliveries at once, without deadlock", async () => {
+    // Regression: the late results' existence check waited for the other batch's update of the
+    // same delivery (FOR SHARE); about one round in ten deadlocked.
+    for (let round = 0; round < 40; round++) {
+      const x = `dlv_cross_${round}_x`
+      const y = `dlv_cross_${round}_y`
+      const first = await claimNew(`ep_cross_${round}`, [x, y], 1)
+      await sleep(5)
+      const second = await claimDeliveries(testDb.db, 100, 60_000)
+      const pick = (claimed: ClaimedDelivery[], id: string) => {
+        const found = claimed.find((d) => d.id === id)
+        if (found === undefined) {
+          throw new Error(`${id} was not claimed`)
+        }
+        return found
+      }
+      // One worker owns X now and is late for Y; the other owns Y and is late for X.
+      const outcomes = await Promise.allSettled([
+        recordAttempts(testDb.db, [result(pick(second, x), 200), result(pick(first, y), 200)]),
+        recordAttempts(testDb.db, [result(pick(second, y), 200), result(pick(first, x), 200)]),
+      ])
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled'])
+      expect(await attemptRows(x)).toEqual([
+        { attempt_no: 1, outcome: 'delivered', status_code: 200, retry_at: null },
+        { attempt_no: 2, outcome: 'delivered', status_code: 200, retry_at: null },
+      ])
+    }
+  })
+
   it('does not write a late result for a delivery whose history was pruned meanwhile', async () => {
     const [first] = await claimNew('ep_pruned', ['dlv_pruned'], 1)
     await sleep(20)
