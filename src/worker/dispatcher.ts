@@ -52,6 +52,8 @@ export class Dispatcher {
   #stopping = false
   #inFlight = 0
   #results: Array<{ claimed: ClaimedDelivery; record: AttemptRecord }> = []
+  /** Outcomes in the batch being written now. */
+  #writing = 0
   #flushing: Promise<void> | undefined
   #wake: (() => void) | undefined
   #hotUntil = 0
@@ -133,7 +135,11 @@ export class Dispatcher {
   /** One round: fan out recorded events, lease what there is room for, start sending it. */
   async #pass(): Promise<boolean> {
     const fannedOut = await fanOutEvents(this.#o.db, FAN_OUT_BATCH)
-    const room = this.#o.concurrency - this.#inFlight
+    // A window's worth of outcomes not yet written means the database is not taking them: more
+    // requests now would only add outcomes that cannot be written, to be sent again when their
+    // leases run out.
+    const unwritten = this.#results.length + this.#writing
+    const room = unwritten >= this.#o.concurrency ? 0 : this.#o.concurrency - this.#inFlight
     const leaseMs = this.#o.requestTimeoutMs + this.#o.leaseMarginMs
     const claimed = room > 0 ? await claimDeliveries(this.#o.db, Math.min(room, CLAIM_BATCH), leaseMs) : []
     for (const delivery of claimed) {
@@ -198,6 +204,7 @@ export class Dispatcher {
     while (this.#results.length > 0) {
       const batch = this.#results.splice(0, FLUSH_BATCH)
       let droppedNow: Set<string>
+      this.#writing = batch.length
       try {
         droppedNow = await recordAttempts(
           this.#o.db,
@@ -219,6 +226,8 @@ export class Dispatcher {
         this.#results.unshift(...batch)
         await delay(ERROR_BACKOFF_MS)
         continue
+      } finally {
+        this.#writing = 0
       }
       for (const { claimed, record } of batch) {
         if (droppedNow.has(record.deliveryId)) {
