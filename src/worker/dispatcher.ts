@@ -139,7 +139,9 @@ export class Dispatcher {
     // requests now would only add outcomes that cannot be written, to be sent again when their
     // leases run out.
     const unwritten = this.#results.length + this.#writing
-    const room = unwritten >= this.#o.concurrency ? 0 : this.#o.concurrency - this.#inFlight
+    // stop() may have come while the fan-out ran: a stopping dispatcher sends nothing new.
+    const room =
+      this.#stopping || unwritten >= this.#o.concurrency ? 0 : this.#o.concurrency - this.#inFlight
     const leaseMs = this.#o.requestTimeoutMs + this.#o.leaseMarginMs
     const claimed = room > 0 ? await claimDeliveries(this.#o.db, Math.min(room, CLAIM_BATCH), leaseMs) : []
     for (const delivery of claimed) {

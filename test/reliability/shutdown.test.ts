@@ -1,4 +1,6 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import { sql } from 'kysely'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { WorkerHandle } from '../../src/worker/runner.ts'
 import type { TestDb } from '../helpers/database.ts'
@@ -79,5 +81,52 @@ describe('a graceful stop (SIGTERM)', () => {
       [1, 'lost'],
       [2, 'delivered'],
     ])
+  })
+
+  it('sends nothing new once stop() has come, even when it came in the middle of a pass', async () => {
+    // The only worker on the database: the previous test's would take the event.
+    await survivor?.stop()
+    survivor = undefined
+    const gate = await startGate()
+    gates.push(gate)
+    const worker = await startTestWorker(testDb, { WEBHOOK_SHUTDOWN_TIMEOUT: '300ms' })
+    // Hold the dispatcher's fan-out on a lock, so that stop() arrives while its pass is under way.
+    // The lock must catch the pass at its fan-out (the claim comes after it); one that catches
+    // the claim is given back and taken again.
+    const blocker = new pg.Client({ connectionString: testDb.url })
+    await blocker.connect()
+    try {
+      const blocked = async () => {
+        const { rows } = await sql<{ query: string }>`select query from pg_stat_activity
+          where datname = current_database() and application_name = 'imtegrate-webhooks'
+            and wait_event_type = 'Lock'`.execute(testDb.db)
+        return rows.map((row) => row.query)
+      }
+      for (let tries = 0; ; tries++) {
+        await blocker.query('begin')
+        await blocker.query('lock table webhooks.deliveries in share row exclusive mode')
+        await vi.waitFor(async () => expect(await blocked()).toHaveLength(1), {
+          timeout: 10_000,
+          interval: 5,
+        })
+        if ((await blocked())[0]?.includes('with batch as') === true) {
+          break
+        }
+        await blocker.query('commit')
+        expect(tries).toBeLessThan(20)
+        await delay(30)
+      }
+      // Recorded while the fan-out waits: once let through, the fan-out finds it.
+      const eventId = await recordCompleted(testDb, gate.url)
+      const stopping = worker.stop()
+      await blocker.query('commit')
+      await stopping
+      // Regression: the pass went on to claim and send the event's delivery after stop().
+      expect(gate.held).toBe(0)
+      expect(await attemptsOf(testDb, eventId)).toEqual([])
+      expect((await deliveryOf(testDb, eventId)).status).toBe('pending')
+    } finally {
+      await blocker.end()
+    }
   })
 })
