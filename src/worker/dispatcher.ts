@@ -140,8 +140,7 @@ export class Dispatcher {
     // leases run out.
     const unwritten = this.#results.length + this.#writing
     // stop() may have come while the fan-out ran: a stopping dispatcher sends nothing new.
-    const room =
-      this.#stopping || unwritten >= this.#o.concurrency ? 0 : this.#o.concurrency - this.#inFlight
+    const room = this.#stopping || unwritten >= this.#o.concurrency ? 0 : this.#o.concurrency - this.#inFlight
     const leaseMs = this.#o.requestTimeoutMs + this.#o.leaseMarginMs
     const claimed = room > 0 ? await claimDeliveries(this.#o.db, Math.min(room, CLAIM_BATCH), leaseMs) : []
     for (const delivery of claimed) {
