@@ -11,10 +11,12 @@ export async function registerPool(db: Db, poolId: string): Promise<void> {
 }
 
 /**
- * The heartbeat: the pool is alive, and polls the outbox until `until` (null: idle). An upsert:
- * a pool whose row was reaped while it could not reach the database (a long outage) beats again.
+ * The heartbeat: the pool is alive, and polls the outbox for the next `forMs` (null: idle), by
+ * the database's clock, which is the one recorders compare it with. An upsert: a pool whose row
+ * was reaped while it could not reach the database (a long outage) beats again.
  */
-export async function advertisePolling(db: Db, poolId: string, until: Date | null): Promise<void> {
+export async function advertisePolling(db: Db, poolId: string, forMs: number | null): Promise<void> {
+  const until = forMs === null ? null : sql<Date>`clock_timestamp() + ${forMs} * interval '1 millisecond'`
   await db
     .insertInto('webhooks.worker_pools')
     .values({ id: poolId, hostname: hostname(), pid: process.pid, polling_until: until })

@@ -77,7 +77,16 @@ export class Dispatcher {
 
   start(): void {
     this.#loop = this.#run()
-    this.#heartbeat = setInterval(() => void this.#advertise(), 500)
+    // One beat at a time: beats overtaking each other could write an older promise last.
+    let beating = false
+    this.#heartbeat = setInterval(() => {
+      if (!beating) {
+        beating = true
+        void this.#advertise().finally(() => {
+          beating = false
+        })
+      }
+    }, 500)
     this.#heartbeat.unref()
   }
 
@@ -288,10 +297,10 @@ export class Dispatcher {
     const hot = Date.now() < this.#hotUntil && !this.#stopping
     try {
       if (hot) {
-        // Set before the write commits: from then on a recorder may rely on it.
-        const until = Date.now() + ADVERTISE_MS
-        this.#advertisedUntil = until
-        await advertisePolling(this.#o.db, this.#o.poolId, new Date(until))
+        // Set before the write commits: from then on a recorder may rely on it. The row's
+        // time is the database's, a few milliseconds later; the grace period covers that.
+        this.#advertisedUntil = Date.now() + ADVERTISE_MS
+        await advertisePolling(this.#o.db, this.#o.poolId, ADVERTISE_MS)
       } else {
         await advertisePolling(this.#o.db, this.#o.poolId, null)
       }
