@@ -31,6 +31,15 @@ async function claimNew(endpointId: string, ids: string[], leaseMs = 60_000): Pr
   return claimed
 }
 
+/** The claimed delivery `id`; a test whose setup did not claim it fails here. */
+function pick(claimed: readonly ClaimedDelivery[], id: string): ClaimedDelivery {
+  const found = claimed.find((d) => d.id === id)
+  if (found === undefined) {
+    throw new Error(`${id} was not claimed`)
+  }
+  return found
+}
+
 function result(claimed: ClaimedDelivery, statusCode: number): AttemptRecord {
   const retry = statusCode >= 500
   return {
@@ -76,13 +85,10 @@ describe('recordAttempts', () => {
   it('drops, and says it dropped, a retry whose endpoint a 410 in the same batch disabled', async () => {
     // Regression: the retry was written as scheduled, then dropped by the disable, and the
     // worker logged it as retrying; its attempt row said retrying too.
-    const [gone, busy] = await claimNew('ep_410', ['dlv_410_gone', 'dlv_410_busy'])
-    if (gone === undefined || busy === undefined) {
-      return
-    }
+    const claimed = await claimNew('ep_410', ['dlv_410_gone', 'dlv_410_busy'])
     const droppedNow = await recordAttempts(testDb.db, [
-      result(gone.id === 'dlv_410_gone' ? gone : busy, 410),
-      result(gone.id === 'dlv_410_gone' ? busy : gone, 503),
+      result(pick(claimed, 'dlv_410_gone'), 410),
+      result(pick(claimed, 'dlv_410_busy'), 503),
     ])
     expect([...droppedNow]).toEqual(['dlv_410_busy'])
     expect(await statusOf('dlv_410_busy')).toMatchObject({
@@ -95,14 +101,10 @@ describe('recordAttempts', () => {
   })
 
   it("writes a late result as the receiver answered it, leaving the new owner's delivery alone", async () => {
-    const [first] = await claimNew('ep_late', ['dlv_late'], 1)
+    const first = pick(await claimNew('ep_late', ['dlv_late'], 1), 'dlv_late')
     await sleep(20)
-    const [takeover] = await claimDeliveries(testDb.db, 100, 60_000)
-    expect(takeover?.attempts).toBe(2)
+    expect(pick(await claimDeliveries(testDb.db, 100, 60_000), 'dlv_late').attempts).toBe(2)
     await disableEndpoint(testDb.db, 'ep_late', 'disabled by an operator')
-    if (first === undefined) {
-      return
-    }
     // Regression: the late retry was rewritten as dropped for the disabled endpoint, although
     // the delivery was another worker's attempt 2, still in flight.
     expect([...(await recordAttempts(testDb.db, [result(first, 503)]))]).toEqual([])
@@ -113,11 +115,8 @@ describe('recordAttempts', () => {
   })
 
   it('keeps a late result that races the claim taking its delivery over', async () => {
-    const [first] = await claimNew('ep_race', ['dlv_race'], 1)
+    const first = pick(await claimNew('ep_race', ['dlv_race'], 1), 'dlv_race')
     await sleep(20)
-    if (first === undefined) {
-      return
-    }
     let late: Promise<Set<string>> | undefined
     await testDb.db.transaction().execute(async (trx) => {
       const taken = await claimDeliveries(trx, 100, 60_000)
@@ -135,12 +134,9 @@ describe('recordAttempts', () => {
   })
 
   it('does not write a late result for a delivery a prune is deleting at that moment', async () => {
-    const [first] = await claimNew('ep_pruning', ['dlv_pruning'], 1)
+    const first = pick(await claimNew('ep_pruning', ['dlv_pruning'], 1), 'dlv_pruning')
     await sleep(20)
-    const [takeover] = await claimDeliveries(testDb.db, 100, 60_000)
-    if (first === undefined || takeover === undefined) {
-      return
-    }
+    const takeover = pick(await claimDeliveries(testDb.db, 100, 60_000), 'dlv_pruning')
     await recordAttempts(testDb.db, [result(takeover, 200)])
     let late: Promise<Set<string>> | undefined
     await testDb.db.transaction().execute(async (trx) => {
@@ -163,13 +159,6 @@ describe('recordAttempts', () => {
       const first = await claimNew(`ep_cross_${round}`, [x, y], 1)
       await sleep(5)
       const second = await claimDeliveries(testDb.db, 100, 60_000)
-      const pick = (claimed: ClaimedDelivery[], id: string) => {
-        const found = claimed.find((d) => d.id === id)
-        if (found === undefined) {
-          throw new Error(`${id} was not claimed`)
-        }
-        return found
-      }
       // One worker owns X now and is late for Y; the other owns Y and is late for X.
       const outcomes = await Promise.allSettled([
         recordAttempts(testDb.db, [result(pick(second, x), 200), result(pick(first, y), 200)]),
@@ -184,12 +173,9 @@ describe('recordAttempts', () => {
   })
 
   it('does not write a late result for a delivery whose history was pruned meanwhile', async () => {
-    const [first] = await claimNew('ep_pruned', ['dlv_pruned'], 1)
+    const first = pick(await claimNew('ep_pruned', ['dlv_pruned'], 1), 'dlv_pruned')
     await sleep(20)
-    const [takeover] = await claimDeliveries(testDb.db, 100, 60_000)
-    if (first === undefined || takeover === undefined) {
-      return
-    }
+    const takeover = pick(await claimDeliveries(testDb.db, 100, 60_000), 'dlv_pruned')
     await recordAttempts(testDb.db, [result(takeover, 200)])
     await sql`delete from webhooks.attempts where delivery_id = 'dlv_pruned'`.execute(testDb.db)
     await sql`delete from webhooks.deliveries where id = 'dlv_pruned'`.execute(testDb.db)
