@@ -54,6 +54,8 @@ export class Dispatcher {
   #results: Array<{ claimed: ClaimedDelivery; record: AttemptRecord }> = []
   /** Outcomes in the batch being written now. */
   #writing = 0
+  /** The last write of outcomes failed, and none has succeeded since. */
+  #writesFailing = false
   #flushing: Promise<void> | undefined
   #wake: (() => void) | undefined
   #hotUntil = 0
@@ -144,12 +146,13 @@ export class Dispatcher {
   /** One round: fan out recorded events, lease what there is room for, start sending it. */
   async #pass(): Promise<boolean> {
     const fannedOut = await fanOutEvents(this.#o.db, FAN_OUT_BATCH)
-    // A window's worth of outcomes not yet written means the database is not taking them: more
+    // While the database refuses outcomes, a window's worth of them waiting is enough: more
     // requests now would only add outcomes that cannot be written, to be sent again when their
     // leases run out.
     const unwritten = this.#results.length + this.#writing
+    const held = this.#writesFailing && unwritten >= this.#o.concurrency
     // stop() may have come while the fan-out ran: a stopping dispatcher sends nothing new.
-    const room = this.#stopping || unwritten >= this.#o.concurrency ? 0 : this.#o.concurrency - this.#inFlight
+    const room = this.#stopping || held ? 0 : this.#o.concurrency - this.#inFlight
     const leaseMs = this.#o.requestTimeoutMs + this.#o.leaseMarginMs
     const claimed = room > 0 ? await claimDeliveries(this.#o.db, Math.min(room, CLAIM_BATCH), leaseMs) : []
     for (const delivery of claimed) {
@@ -195,9 +198,7 @@ export class Dispatcher {
     attemptDelivery(claimed, { ...this.#o.attempt, signal: this.#abort.signal })
       .then((record) => {
         this.#results.push({ claimed, record })
-        this.#flushing ??= this.#flush().finally(() => {
-          this.#flushing = undefined
-        })
+        this.#startFlush()
       })
       .catch((error: unknown) => {
         // attemptDelivery does not throw; if it ever does, the lease expires and another try follows.
@@ -209,11 +210,25 @@ export class Dispatcher {
       })
   }
 
+  /**
+   * Starts writing outcomes unless a write is under way. An outcome that arrives after that
+   * write's last look at the queue, before it settles, is taken by the write started then.
+   */
+  #startFlush(): void {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = undefined
+      if (this.#results.length > 0) {
+        this.#startFlush()
+      }
+    })
+  }
+
   /** Writes finished attempts, many per transaction, until none are waiting. */
   async #flush(): Promise<void> {
     while (this.#results.length > 0) {
       const batch = this.#results.splice(0, FLUSH_BATCH)
-      let droppedNow: Set<string>
+      let droppedNow: Set<string> | undefined
+      let failure: unknown
       this.#writing = batch.length
       try {
         droppedNow = await recordAttempts(
@@ -221,23 +236,32 @@ export class Dispatcher {
           batch.map((r) => r.record),
         )
       } catch (error) {
+        failure = error
+      } finally {
+        this.#writing = 0
+      }
+      if (droppedNow === undefined) {
+        this.#writesFailing = true
         if (Date.now() >= this.#giveUpFlushingAt) {
           this.#o.logger.error(
-            { err: coerceError(error), count: batch.length + this.#results.length },
+            { err: coerceError(failure), count: batch.length + this.#results.length },
             'stopping without recording some attempts; they will be made again when their leases run out',
           )
           this.#results = []
           return
         }
         this.#o.logger.error(
-          { err: coerceError(error), count: batch.length },
+          { err: coerceError(failure), count: batch.length },
           'could not record attempts; retrying',
         )
         this.#results.unshift(...batch)
         await delay(ERROR_BACKOFF_MS)
         continue
-      } finally {
-        this.#writing = 0
+      }
+      if (this.#writesFailing) {
+        this.#writesFailing = false
+        // Claims held back while outcomes could not be written may go on.
+        this.#wake?.()
       }
       for (const { claimed, record } of batch) {
         if (droppedNow.has(record.deliveryId)) {
@@ -297,15 +321,19 @@ export class Dispatcher {
     const hot = Date.now() < this.#hotUntil && !this.#stopping
     try {
       if (hot) {
-        // Set before the write commits: from then on a recorder may rely on it. The row's
-        // time is the database's, a few milliseconds later; the grace period covers that.
+        // Set before the write commits, from when a recorder may rely on it, and again after:
+        // the row's promise runs from when the write ran, however long it took to get there.
         this.#advertisedUntil = Date.now() + ADVERTISE_MS
         await advertisePolling(this.#o.db, this.#o.poolId, ADVERTISE_MS)
+        this.#advertisedUntil = Date.now() + ADVERTISE_MS
+        // A loop that went to its slow poll meanwhile must come back to keep that promise.
+        this.#wake?.()
       } else {
         await advertisePolling(this.#o.db, this.#o.poolId, null)
       }
       if (!this.#stopping) {
-        await this.#listener.ensure()
+        // Not awaited: making the LISTEN connection again must not hold up the heartbeat.
+        void this.#listener.ensure()
       }
     } catch (error) {
       this.#o.logger.warn({ err: coerceError(error) }, 'heartbeat failed')

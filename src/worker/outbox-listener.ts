@@ -80,7 +80,16 @@ export class OutboxListener {
       client = await this.#pool.connect()
       client.on('notification', () => this.#onWake())
       client.once('error', drop)
-      await client.query(`listen ${CHANNEL}`)
+      const listening = client
+      const timer = setTimeout(() => {
+        terminateBackend(this.#pool, listening, this.#deadlineMs)
+        release(new Error(`LISTEN got no answer within ${this.#deadlineMs} ms`))
+      }, this.#deadlineMs)
+      try {
+        await client.query(`listen ${CHANNEL}`)
+      } finally {
+        clearTimeout(timer)
+      }
       if (this.#closed || released) {
         release()
         return
