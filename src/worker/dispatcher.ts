@@ -65,6 +65,7 @@ export class Dispatcher {
   readonly #listener: OutboxListener
   #loop: Promise<void> | undefined
   #heartbeat: NodeJS.Timeout | undefined
+  #beat: Promise<void> | undefined
   #giveUpFlushingAt = Number.POSITIVE_INFINITY
 
   constructor(options: DispatcherOptions) {
@@ -80,14 +81,10 @@ export class Dispatcher {
   start(): void {
     this.#loop = this.#run()
     // One beat at a time: beats overtaking each other could write an older promise last.
-    let beating = false
     this.#heartbeat = setInterval(() => {
-      if (!beating) {
-        beating = true
-        void this.#advertise().finally(() => {
-          beating = false
-        })
-      }
+      this.#beat ??= this.#advertise().finally(() => {
+        this.#beat = undefined
+      })
     }, 500)
     this.#heartbeat.unref()
   }
@@ -109,6 +106,8 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.#stopping = true
     clearInterval(this.#heartbeat)
+    // A beat under way would otherwise write the pool's row back after it is removed.
+    await this.#beat
     clearTimeout(this.#retryTimer)
     this.#wake?.()
     await this.#loop

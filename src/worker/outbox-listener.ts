@@ -82,6 +82,7 @@ export class OutboxListener {
       client.once('error', drop)
       const listening = client
       const timer = setTimeout(() => {
+        this.#logger.warn({ deadlineMs: this.#deadlineMs }, 'LISTEN got no answer; relying on polling')
         terminateBackend(this.#pool, listening, this.#deadlineMs)
         release(new Error(`LISTEN got no answer within ${this.#deadlineMs} ms`))
       }, this.#deadlineMs)
