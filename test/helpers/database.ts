@@ -37,3 +37,14 @@ export async function createTestDatabase(): Promise<TestDb> {
     },
   }
 }
+
+/** A fresh database holding one event of org_1, already fanned out: deliveries are made by hand. */
+export async function createDatabaseWithEvent(eventId: string): Promise<TestDb> {
+  const testDb = await createTestDatabase()
+  await testDb.pool.query(
+    `insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
+     values ($1, 'org_1', 'image.completed', 'img_1', '{}', now(), now())`,
+    [eventId],
+  )
+  return testDb
+}

@@ -2,13 +2,11 @@ import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { claimDeliveries } from '../../src/store/deliveries.ts'
 import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
+import { createDatabaseWithEvent } from '../helpers/database.ts'
 
 let testDb: TestDb
 beforeAll(async () => {
-  testDb = await createTestDatabase()
-  await sql`insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
-    values ('evt_claim', 'org_1', 'image.completed', 'img_1', '{}', now(), now())`.execute(testDb.db)
+  testDb = await createDatabaseWithEvent('evt_claim')
   // Five due deliveries, and five whose lease expired mid-attempt (attempt 2 was in flight).
   await sql`insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts,
       next_attempt_at, lease_until)
@@ -54,9 +52,7 @@ describe('claimDeliveries', () => {
 describe('claimDeliveries under a steady backlog', () => {
   let backlogDb: TestDb
   beforeAll(async () => {
-    backlogDb = await createTestDatabase()
-    await sql`insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
-      values ('evt_backlog', 'org_1', 'image.completed', 'img_1', '{}', now(), now())`.execute(backlogDb.db)
+    backlogDb = await createDatabaseWithEvent('evt_backlog')
   })
   afterAll(async () => {
     await backlogDb?.drop()

@@ -6,17 +6,15 @@ import { createDb } from '../../src/store/database.ts'
 import type { AttemptRecord } from '../../src/store/deliveries.ts'
 import { claimDeliveries, recordAttempts } from '../../src/store/deliveries.ts'
 import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
+import { createDatabaseWithEvent } from '../helpers/database.ts'
 
 const DEADLINE_MS = 200
 
 let testDb: TestDb
 let worker: Db
 beforeAll(async () => {
-  testDb = await createTestDatabase()
+  testDb = await createDatabaseWithEvent('evt_deadline')
   worker = createDb(testDb.pool, DEADLINE_MS)
-  await sql`insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
-    values ('evt_deadline', 'org_1', 'image.completed', 'img_1', '{}', now(), now())`.execute(testDb.db)
 })
 afterAll(async () => {
   await testDb?.drop()

@@ -5,13 +5,11 @@ import type { AttemptRecord, ClaimedDelivery } from '../../src/store/deliveries.
 import { claimDeliveries, recordAttempts } from '../../src/store/deliveries.ts'
 import { disableEndpoint } from '../../src/store/endpoints.ts'
 import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
+import { createDatabaseWithEvent } from '../helpers/database.ts'
 
 let testDb: TestDb
 beforeAll(async () => {
-  testDb = await createTestDatabase()
-  await sql`insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at)
-    values ('evt_rec', 'org_1', 'image.completed', 'img_1', '{}', now(), now())`.execute(testDb.db)
+  testDb = await createDatabaseWithEvent('evt_rec')
 })
 afterAll(async () => {
   await testDb?.drop()
