@@ -161,29 +161,36 @@ function withDeadline(pool: pg.Pool, deadlineMs: number): PostgresPool {
   return {
     options: pool.options,
     end: () => pool.end(),
-    connect: async () =>
-      new DeadlineClient(await withinDeadline(pool, deadlineMs), deadlineMs, (client) =>
-        terminateBackend(pool, client, deadlineMs),
-      ),
+    connect: async () => {
+      // All clients busy, or a connect that hangs: an error once the deadline passed.
+      const connecting = pool.connect()
+      const client = await raceDeadline(connecting, deadlineMs, () => {
+        // Arriving late, it goes back to the pool unused.
+        connecting.then(
+          (late) => late.release(),
+          () => undefined,
+        )
+        return new Error(`no PostgreSQL connection within ${deadlineMs} ms`)
+      })
+      return new DeadlineClient(client, pool, deadlineMs)
+    },
   }
 }
 
-/** A client from the pool, or an error once `deadlineMs` passed (all busy, or a connect hangs). */
-async function withinDeadline(pool: pg.Pool, deadlineMs: number): Promise<pg.PoolClient> {
-  const connecting = pool.connect()
+/**
+ * `work`'s result, or the error `missed` returns once `ms` passed with `work` still unsettled;
+ * `missed` also does what giving up takes (release, destroy). A late failure of `work` is ignored.
+ */
+export async function raceDeadline<T>(work: Promise<T>, ms: number, missed: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      // Arriving late, it goes back to the pool unused.
-      connecting.then(
-        (client) => client.release(),
-        () => undefined,
-      )
-      reject(new Error(`no PostgreSQL connection within ${deadlineMs} ms`))
-    }, deadlineMs)
+      work.catch(() => undefined)
+      reject(missed())
+    }, ms)
   })
   try {
-    return await Promise.race([connecting, deadline])
+    return await Promise.race([work, deadline])
   } finally {
     clearTimeout(timer)
   }
@@ -217,15 +224,15 @@ export function terminateBackend(pool: pg.Pool, client: pg.ClientBase, deadlineM
 
 class DeadlineClient implements PostgresPoolClient {
   readonly #client: pg.PoolClient
+  readonly #pool: pg.Pool
   readonly #deadlineMs: number
-  readonly #terminate: (client: pg.PoolClient) => void
   /** Set once a statement missed the deadline: the connection is never used again. */
   #silent: Error | undefined
 
-  constructor(client: pg.PoolClient, deadlineMs: number, terminate: (client: pg.PoolClient) => void) {
+  constructor(client: pg.PoolClient, pool: pg.Pool, deadlineMs: number) {
     this.#client = client
+    this.#pool = pool
     this.#deadlineMs = deadlineMs
-    this.#terminate = terminate
   }
 
   query<R>(sql: string, parameters: readonly unknown[]): Promise<PostgresQueryResult<R>>
@@ -244,24 +251,15 @@ class DeadlineClient implements PostgresPoolClient {
     if (this.#silent !== undefined) {
       throw this.#silent
     }
+    // The abandoned statement fails for good when its connection is destroyed, on release.
     const answer = this.#client.query(sql, [...parameters])
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.#silent = new Error(
-          `PostgreSQL did not answer within ${this.#deadlineMs} ms; the connection is dropped`,
-        )
-        // The abandoned statement fails for good when its connection is destroyed.
-        answer.catch(() => undefined)
-        this.#terminate(this.#client)
-        reject(this.#silent)
-      }, this.#deadlineMs)
-    })
-    try {
-      return (await Promise.race([answer, deadline])) as PostgresQueryResult<R>
-    } finally {
-      clearTimeout(timer)
-    }
+    return (await raceDeadline(answer, this.#deadlineMs, () => {
+      this.#silent = new Error(
+        `PostgreSQL did not answer within ${this.#deadlineMs} ms; the connection is dropped`,
+      )
+      terminateBackend(this.#pool, this.#client, this.#deadlineMs)
+      return this.#silent
+    })) as PostgresQueryResult<R>
   }
 
   /** pg destroys the socket of a client released with an error while a statement is pending. */

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import { terminateBackend } from '../store/database.ts'
+import { raceDeadline, terminateBackend } from '../store/database.ts'
 
 const CHANNEL = 'webhooks_outbox'
 /** How often the listening connection must prove it still answers. */
@@ -81,16 +81,12 @@ export class OutboxListener {
       client.on('notification', () => this.#onWake())
       client.once('error', drop)
       const listening = client
-      const timer = setTimeout(() => {
-        this.#logger.warn({ deadlineMs: this.#deadlineMs }, 'LISTEN got no answer; relying on polling')
+      await raceDeadline(client.query(`listen ${CHANNEL}`), this.#deadlineMs, () => {
+        const error = new Error(`LISTEN got no answer within ${this.#deadlineMs} ms`)
         terminateBackend(this.#pool, listening, this.#deadlineMs)
-        release(new Error(`LISTEN got no answer within ${this.#deadlineMs} ms`))
-      }, this.#deadlineMs)
-      try {
-        await client.query(`listen ${CHANNEL}`)
-      } finally {
-        clearTimeout(timer)
-      }
+        release(error)
+        return error
+      })
       if (this.#closed || released) {
         release()
         return
@@ -107,22 +103,22 @@ export class OutboxListener {
   /** `select 1` on the listening connection; no answer within the deadline drops it. */
   async #probe(client: pg.PoolClient): Promise<void> {
     this.#probing = true
-    const timer = setTimeout(() => {
-      if (this.#client === client) {
-        this.#logger.warn(
-          { deadlineMs: this.#deadlineMs },
-          'the LISTEN connection went silent; listening again',
-        )
-        terminateBackend(this.#pool, client, this.#deadlineMs)
-        this.#drop?.(new Error(`the LISTEN connection did not answer within ${this.#deadlineMs} ms`))
-      }
-    }, this.#deadlineMs)
     try {
-      await client.query('select 1')
+      await raceDeadline(client.query('select 1'), this.#deadlineMs, () => {
+        const error = new Error(`the LISTEN connection did not answer within ${this.#deadlineMs} ms`)
+        if (this.#client === client) {
+          this.#logger.warn(
+            { deadlineMs: this.#deadlineMs },
+            'the LISTEN connection went silent; listening again',
+          )
+          terminateBackend(this.#pool, client, this.#deadlineMs)
+          this.#drop?.(error)
+        }
+        return error
+      })
     } catch {
-      // A broken connection has already been dropped by its error event.
+      // Dropped above, or, if broken, by its error event.
     } finally {
-      clearTimeout(timer)
       this.#probedAt = Date.now()
       this.#probing = false
     }
