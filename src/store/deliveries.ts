@@ -26,8 +26,8 @@ export type ClaimedDelivery = {
 
 /**
  * Leases up to `limit` deliveries that are due, or whose lease expired (their worker died
- * mid-attempt), for `leaseMs`, the longest waiting first. An expired lease leaves an attempt row marked lost, so the log
- * shows every attempt even when its worker could not write it.
+ * mid-attempt), for `leaseMs`, the longest waiting first. An expired lease leaves an attempt row
+ * marked lost, so the log shows every attempt even when its worker could not write it.
  */
 export async function claimDeliveries(db: Db, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
   const { rows } = await sql<ClaimedDelivery>`
