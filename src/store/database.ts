@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type {
   PostgresCursor,
   PostgresPool,
@@ -157,6 +158,18 @@ export function createDb(pool: pg.Pool, deadlineMs?: number): Db {
   })
 }
 
+/** A statement, or the wait for a connection, that outlasted its deadline. */
+export class DeadlineError extends Error {
+  override readonly name = 'DeadlineError'
+  /** Settles once the server side of what was given up on is gone, with its locks. */
+  readonly ended: Promise<void>
+
+  constructor(message: string, ended: Promise<void> = Promise.resolve()) {
+    super(message)
+    this.ended = ended
+  }
+}
+
 function withDeadline(pool: pg.Pool, deadlineMs: number): PostgresPool {
   return {
     options: pool.options,
@@ -170,7 +183,7 @@ function withDeadline(pool: pg.Pool, deadlineMs: number): PostgresPool {
           (late) => late.release(),
           () => undefined,
         )
-        return new Error(`no PostgreSQL connection within ${deadlineMs} ms`)
+        return new DeadlineError(`no PostgreSQL connection within ${deadlineMs} ms`)
       })
       return new DeadlineClient(client, pool, deadlineMs)
     },
@@ -199,10 +212,15 @@ export async function raceDeadline<T>(work: Promise<T>, ms: number, missed: () =
 /**
  * Ends the server side of a connection given up on, over a connection of its own: a statement
  * blocked on a lock would otherwise run on after its client left, holding its locks and its
- * transaction, and every retry would leave one more such backend. Best effort: a server that
- * cannot be reached ends the backend itself once it notices that its client is gone.
+ * transaction, and every retry would leave one more such backend. Settles (never rejects) once
+ * the backend is gone, so its locks are free, or once `deadlineMs` passed. Best effort: a server
+ * that cannot be reached ends the backend itself once it notices that its client is gone.
  */
-export function terminateBackend(pool: pg.Pool, client: pg.ClientBase, deadlineMs: number): void {
+export async function terminateBackend(
+  pool: pg.Pool,
+  client: pg.ClientBase,
+  deadlineMs: number,
+): Promise<void> {
   // pg's Client has processID (the backend's pid, from the start-up handshake), untyped.
   const pid = (client as { processID?: unknown }).processID
   if (typeof pid !== 'number') {
@@ -215,11 +233,23 @@ export function terminateBackend(pool: pg.Pool, client: pg.ClientBase, deadlineM
     query_timeout: deadlineMs,
   })
   control.on('error', () => undefined)
-  const end = () => control.end().catch(() => undefined)
-  control
-    .connect()
-    .then(() => control.query('select pg_terminate_backend($1)', [pid]))
-    .then(end, end)
+  const giveUpAt = Date.now() + deadlineMs
+  try {
+    await control.connect()
+    await control.query('select pg_terminate_backend($1)', [pid])
+    // pg_terminate_backend only signals; the backend rolls back and exits when it next checks.
+    while (Date.now() < giveUpAt) {
+      const { rowCount } = await control.query('select 1 from pg_stat_activity where pid = $1', [pid])
+      if (rowCount === 0) {
+        return
+      }
+      await delay(10)
+    }
+  } catch {
+    // Unreachable, or gone already: nothing more to do.
+  } finally {
+    await control.end().catch(() => undefined)
+  }
 }
 
 class DeadlineClient implements PostgresPoolClient {
@@ -254,10 +284,10 @@ class DeadlineClient implements PostgresPoolClient {
     // The abandoned statement fails for good when its connection is destroyed, on release.
     const answer = this.#client.query(sql, [...parameters])
     return (await raceDeadline(answer, this.#deadlineMs, () => {
-      this.#silent = new Error(
+      this.#silent = new DeadlineError(
         `PostgreSQL did not answer within ${this.#deadlineMs} ms; the connection is dropped`,
+        terminateBackend(this.#pool, this.#client, this.#deadlineMs),
       )
-      terminateBackend(this.#pool, this.#client, this.#deadlineMs)
       return this.#silent
     })) as PostgresQueryResult<R>
   }

@@ -1,6 +1,7 @@
 import type { RawBuilder } from 'kysely'
 import { sql } from 'kysely'
 import type { Db } from './database.ts'
+import { DeadlineError } from './database.ts'
 
 export type PruneCounts = { events: number; deliveries: number; attempts: number }
 
@@ -12,6 +13,8 @@ export type PruneOptions = {
   onBatch?: (soFar: PruneCounts) => void
   /** Aborted: stop before the next batch (what was pruned stays pruned). */
   signal?: AbortSignal
+  /** Called when a batch outlasted the database deadline and is tried again at `size`. */
+  onSmallerBatch?: (size: number, error: DeadlineError) => void
 }
 
 const BATCH_SIZE = 1_000
@@ -51,6 +54,10 @@ export async function cutoffAgo(db: Db, ageMs: number): Promise<Date> {
  * that holds one), and only then decides, with a fresh snapshot, which events are still settled:
  * an event whose delivery was replayed meanwhile is kept whole. Events locked by someone else are
  * passed over; a later run takes them.
+ *
+ * A batch that outlasts the database deadline (`createDb`'s) is rolled back and tried again at
+ * half the size, down to one event, and the run goes on at that size: one fixed size that is
+ * always too slow would fail every run from the same oldest event and never get past it.
  */
 export async function prune(db: Db, before: Date, options: PruneOptions = {}): Promise<PruneCounts> {
   if (options.dryRun) {
@@ -64,24 +71,25 @@ export async function prune(db: Db, before: Date, options: PruneOptions = {}): P
     options.onBatch?.(counts)
     return counts
   }
-  const batchSize = options.batchSize ?? BATCH_SIZE
+  let batchSize = options.batchSize ?? BATCH_SIZE
   const total: PruneCounts = { events: 0, deliveries: 0, attempts: 0 }
   // Each batch starts after the last event the previous one examined, so events kept (locked,
   // or with a delivery replayed meanwhile) are not examined again and every run ends.
   let after = ''
   while (options.signal?.aborted !== true) {
-    const batch = await db.transaction().execute(async (trx) => {
-      const { rows: events } = await lockCandidates(after, before, batchSize).execute(trx)
-      const ids = events.map((event) => event.id)
-      if (ids.length === 0) {
-        return undefined
+    let batch: Awaited<ReturnType<typeof pruneBatch>>
+    try {
+      batch = await pruneBatch(db, after, before, batchSize)
+    } catch (error) {
+      if (!(error instanceof DeadlineError) || batchSize === 1) {
+        throw error
       }
-      await sql`select 1 from webhooks.deliveries d where d.event_id = any(${ids}::text[]) for update`.execute(
-        trx,
-      )
-      const { rows } = await deleteSettled(ids, before).execute(trx)
-      return { examined: ids.length, last: ids[ids.length - 1] as string, ...rows[0] }
-    })
+      batchSize = Math.ceil(batchSize / 2)
+      options.onSmallerBatch?.(batchSize, error)
+      // Its locks go with its backend; until then the next batch would pass its events over.
+      await error.ended
+      continue
+    }
     if (batch === undefined) {
       return total
     }
@@ -95,6 +103,22 @@ export async function prune(db: Db, before: Date, options: PruneOptions = {}): P
     after = batch.last
   }
   return total
+}
+
+/** One batch in one transaction: what it deleted, or undefined when no candidate is left. */
+function pruneBatch(db: Db, after: string, before: Date, batchSize: number) {
+  return db.transaction().execute(async (trx) => {
+    const { rows: events } = await lockCandidates(after, before, batchSize).execute(trx)
+    const ids = events.map((event) => event.id)
+    if (ids.length === 0) {
+      return undefined
+    }
+    await sql`select 1 from webhooks.deliveries d where d.event_id = any(${ids}::text[]) for update`.execute(
+      trx,
+    )
+    const { rows } = await deleteSettled(ids, before).execute(trx)
+    return { examined: ids.length, last: ids[ids.length - 1] as string, ...rows[0] }
+  })
 }
 
 /** Up to `batchSize` settled events after `after`, in id order, locked; exported for a plan test. */

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import { raceDeadline, terminateBackend } from '../store/database.ts'
+import { DeadlineError, raceDeadline, terminateBackend } from '../store/database.ts'
 
 const CHANNEL = 'webhooks_outbox'
 /** How often the listening connection must prove it still answers. */
@@ -82,8 +82,10 @@ export class OutboxListener {
       client.once('error', drop)
       const listening = client
       await raceDeadline(client.query(`listen ${CHANNEL}`), this.#deadlineMs, () => {
-        const error = new Error(`LISTEN got no answer within ${this.#deadlineMs} ms`)
-        terminateBackend(this.#pool, listening, this.#deadlineMs)
+        const error = new DeadlineError(
+          `LISTEN got no answer within ${this.#deadlineMs} ms`,
+          terminateBackend(this.#pool, listening, this.#deadlineMs),
+        )
         release(error)
         return error
       })
@@ -105,13 +107,13 @@ export class OutboxListener {
     this.#probing = true
     try {
       await raceDeadline(client.query('select 1'), this.#deadlineMs, () => {
-        const error = new Error(`the LISTEN connection did not answer within ${this.#deadlineMs} ms`)
+        const error = new DeadlineError(`the LISTEN connection did not answer within ${this.#deadlineMs} ms`)
         if (this.#client === client) {
           this.#logger.warn(
             { deadlineMs: this.#deadlineMs },
             'the LISTEN connection went silent; listening again',
           )
-          terminateBackend(this.#pool, client, this.#deadlineMs)
+          void terminateBackend(this.#pool, client, this.#deadlineMs)
           this.#drop?.(error)
         }
         return error

@@ -13,7 +13,14 @@ export const PRUNE_CRONTAB = '17 * * * * prune ?max=1'
 export function pruneTask(db: Db, logger: Logger, retentionMs: number): Task {
   return async (_payload, helpers) => {
     const before = await cutoffAgo(db, retentionMs)
-    const counts = await prune(db, before, { signal: helpers.abortSignal })
+    const counts = await prune(db, before, {
+      signal: helpers.abortSignal,
+      onSmallerBatch: (size, error) =>
+        logger.warn(
+          { err: error, batchSize: size },
+          'a prune batch outlasted its deadline; trying smaller batches',
+        ),
+    })
     if (counts.events > 0) {
       logger.info({ ...counts, before: before.toISOString() }, 'pruned history past the retention window')
     }

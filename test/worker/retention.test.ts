@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createLogger } from '../../src/logger.ts'
+import { createDb } from '../../src/store/database.ts'
 import { pruneTask } from '../../src/worker/retention.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
@@ -23,8 +24,8 @@ async function eventCount(): Promise<number> {
 }
 
 /** The task as graphile-worker runs it; only abortSignal is used. */
-async function runPruneTask(retentionMs: number, signal: AbortSignal): Promise<void> {
-  const task = pruneTask(testDb.db, createLogger('silent'), retentionMs)
+async function runPruneTask(retentionMs: number, signal: AbortSignal, db = testDb.db): Promise<void> {
+  const task = pruneTask(db, createLogger('silent'), retentionMs)
   await task({}, { abortSignal: signal } as Parameters<typeof task>[1])
 }
 
@@ -39,6 +40,22 @@ describe('WEBHOOK_RETENTION', () => {
     expect(await eventCount()).toBe(5)
     await runPruneTask(30 * DAY, new AbortController().signal)
     expect(await eventCount()).toBe(2)
+  })
+
+  it('gets past a batch that always outlasts the deadline by trying smaller ones', async () => {
+    for (let i = 0; i < 12; i++) {
+      await seedEvent(testDb, 'org_slow', ago(40), [{ status: 'delivered' }])
+    }
+    await seedEvent(testDb, 'org_slow', ago(10), [{ status: 'delivered' }])
+    // Each deleted event costs 60 ms: 12 (the whole backlog, one default batch) take 720 ms,
+    // past the 400 ms deadline every time; 3 take 180 ms.
+    await testDb.pool.query(`
+      create function public.slow_delete() returns trigger language plpgsql as $$
+      begin perform pg_sleep(0.06); return old; end $$;
+      create trigger slow_delete before delete on webhooks.events for each row execute function public.slow_delete()`)
+    // Shares the test pool, which drop() ends.
+    await runPruneTask(30 * DAY, new AbortController().signal, createDb(testDb.pool, 400))
+    expect(await eventCount()).toBe(1)
   })
 
   it("adds the hourly prune to the worker's crontab only when set", async () => {
