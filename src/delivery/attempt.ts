@@ -36,7 +36,6 @@ export async function attemptDelivery(claimed: ClaimedDelivery, deps: AttemptDep
     startedAt,
     statusCode: null,
     responseExcerpt: null,
-    disableEndpoint: false,
   }
   const finish = (
     outcome: Classification,
@@ -51,8 +50,6 @@ export async function attemptDelivery(claimed: ClaimedDelivery, deps: AttemptDep
       outcome: decision.status === 'pending' ? 'retrying' : decision.status,
       status: decision.status,
       retryInMs: decision.status === 'pending' ? decision.retryInMs : null,
-      disableEndpoint:
-        outcome.kind === 'permanent' && fields.statusCode === 410 && claimed.endpoint_id !== null,
     }
   }
   const refuse = (errorCode: string, errorMessage: string) =>

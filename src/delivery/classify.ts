@@ -2,12 +2,16 @@
 export type Classification =
   | { kind: 'success' }
   | { kind: 'failure'; retryAfterMs?: number }
-  /** Retrying cannot help (refused target, no secret, 410 Gone): drop now. */
+  /** Retrying cannot help (refused target, no secret): drop now. */
   | { kind: 'permanent' }
 
 const MAX_RETRY_AFTER_MS = 12 * 3_600_000
 
-/** 2xx is success; 410 is permanent; 429/503 may carry Retry-After; anything else is a failure. */
+/**
+ * 2xx is success; 429/503 may carry Retry-After; anything else is a failure, retried on schedule.
+ * 410 Gone too: the contract makes every non-2xx answer a failure, and a stray 410 (a proxy
+ * during a deploy) must not cut an endpoint off, dropping its retries and its later events.
+ */
 export function classifyStatus(
   statusCode: number,
   retryAfter: string | undefined,
@@ -15,9 +19,6 @@ export function classifyStatus(
 ): Classification {
   if (statusCode >= 200 && statusCode < 300) {
     return { kind: 'success' }
-  }
-  if (statusCode === 410) {
-    return { kind: 'permanent' }
   }
   if ((statusCode === 429 || statusCode === 503) && retryAfter !== undefined) {
     const delay = parseRetryAfter(retryAfter, now)

@@ -1,6 +1,5 @@
 import { sql } from 'kysely'
 import type { AttemptOutcome, Db, DeliveryStatus } from './database.ts'
-import { disableEndpoints } from './endpoints.ts'
 
 /** A delivery leased to this worker for one attempt, with everything needed to send it. */
 export type ClaimedDelivery = {
@@ -92,17 +91,14 @@ export type AttemptRecord = {
   status: Exclude<DeliveryStatus, 'in_flight'>
   /** With status pending: the next attempt is due this long after the outcome is written, by the database's clock. */
   retryInMs: number | null
-  /** 410 Gone from an org endpoint: disable it. */
-  disableEndpoint: boolean
 }
 
 /**
- * Writes a batch of attempt outcomes in one transaction: the attempt rows, the deliveries' new
- * states (and next_attempt_at, which is what wakes the next attempt), and endpoints disabled by
- * 410 Gone. A delivery whose lease was meanwhile taken over (it looked lost) keeps its new
- * owner's state; its attempt row replaces the placeholder marked lost. A retry for an endpoint
- * that was disabled or deleted while the attempt was in flight (or by a 410 Gone in the same
- * batch) is not scheduled: the delivery is dropped now. Returns the ids of the deliveries
+ * Writes a batch of attempt outcomes in one statement: the attempt rows, the deliveries' new
+ * states (and next_attempt_at, which is what wakes the next attempt). A delivery whose lease was
+ * meanwhile taken over (it looked lost) keeps its new owner's state; its attempt row replaces the
+ * placeholder marked lost. A retry for an endpoint that was disabled or deleted while the attempt
+ * was in flight is not scheduled: the delivery is dropped now. Returns the ids of the deliveries
  * dropped that way.
  */
 export async function recordAttempts(db: Db, records: readonly AttemptRecord[]): Promise<Set<string>> {
@@ -110,76 +106,71 @@ export async function recordAttempts(db: Db, records: readonly AttemptRecord[]):
     return new Set()
   }
   const col = <T>(pick: (r: AttemptRecord) => T) => records.map(pick)
-  return db.transaction().execute(async (trx) => {
-    // First, so that the batch's other retries for the same endpoint are dropped below, as
-    // retries for an endpoint disabled during their attempt are.
-    const gone = records.flatMap((r) => (r.disableEndpoint && r.endpointId !== null ? [r.endpointId] : []))
-    await disableEndpoints(trx, gone, 'the endpoint answered 410 Gone')
-    const { rows } = await sql<{ delivery_id: string }>`
-      with given as (
-        select * from unnest(
-          ${col((r) => r.deliveryId)}::text[], ${col((r) => r.attemptNo)}::int[], ${col((r) => r.replayNo)}::int[],
-          ${col((r) => r.orgId)}::text[], ${col((r) => r.endpointId)}::text[], ${col((r) => r.startedAt)}::timestamptz[],
-          ${col((r) => r.durationMs)}::int[], ${col((r) => r.statusCode)}::int[], ${col((r) => r.errorCode)}::text[],
-          ${col((r) => r.errorMessage)}::text[], ${col((r) => r.responseExcerpt)}::text[],
-          ${col((r) => r.outcome)}::text[], ${col((r) => r.status)}::text[], ${col((r) => r.retryInMs)}::int8[]
-        ) as g(delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
-               error_code, error_message, response_excerpt, outcome, status, retry_in_ms)
-      ), r as (
-        -- A retry for an endpoint disabled or deleted meanwhile: dropped now, not when it comes due.
-        select g.delivery_id, g.attempt_no, g.replay_no, g.org_id, g.endpoint_id, g.started_at, g.duration_ms,
-          g.status_code, g.error_code, g.error_message, g.response_excerpt, g.outcome as given_outcome,
-          case when gone then 'dropped' else g.status end as status,
-          case when gone and g.outcome = 'retrying' then 'dropped' else g.outcome end as outcome,
-          case when gone then null else now() + g.retry_in_ms * interval '1 millisecond' end as next_attempt_at,
-          case when gone then 'endpoint_disabled: ' || coalesce(ep.disabled_reason, 'the endpoint was deleted') end
-            as drop_reason
-        from given g
-        left join webhooks.endpoints ep on ep.id = g.endpoint_id
-        cross join lateral (select g.status = 'pending' and ep.id is not null
-          and not (ep.enabled and ep.deleted_at is null) as gone) x
-      ), updated as (
-        update webhooks.deliveries d
-        set status = r.status,
-          failures = d.failures + (r.outcome in ('retrying', 'dropped'))::int,
-          next_attempt_at = r.next_attempt_at,
-          lease_until = null,
-          last_status_code = r.status_code,
-          last_error = case when r.outcome = 'delivered' then null
-                            else coalesce(r.drop_reason, r.error_code || ': ' || r.error_message,
-                                          'HTTP ' || r.status_code) end,
-          delivered_at = case when r.status = 'delivered' then now() else d.delivered_at end,
-          dropped_at = case when r.status = 'dropped' then now() end,
-          updated_at = now()
-        from r
-        where d.id = r.delivery_id and d.status = 'in_flight' and d.attempts = r.attempt_no
-        returning d.id, r.drop_reason
-      ), inserted as (
-        -- A result that comes too late (its lease was taken over) replaces the placeholder marked
-        -- lost with what the receiver answered, but schedules and drops nothing: the delivery is
-        -- its new owner's. With the delivery gone (the history was pruned) it is not written.
-        insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
-          duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
-        select r.delivery_id, r.attempt_no, r.replay_no, r.org_id, r.endpoint_id, r.started_at, r.duration_ms,
-          r.status_code, r.error_code, r.error_message, r.response_excerpt,
-          case when u.id is null then r.given_outcome else r.outcome end,
-          case when u.id is not null then r.next_attempt_at end
-        from r left join updated u on u.id = r.delivery_id
-        -- The delivery itself, not the placeholder: a takeover still committing is not in this
-        -- statement's snapshot, but ON CONFLICT waits for its placeholder and then replaces it.
-        -- FOR KEY SHARE waits for a prune deleting the delivery, and then finds it gone; unlike
-        -- FOR SHARE it does not wait for another batch's update of it (two batches late for
-        -- each other's deliveries deadlocked).
-        where case when u.id is not null then true
-          else exists (select 1 from webhooks.deliveries d where d.id = r.delivery_id for key share) end
-        on conflict (delivery_id, attempt_no) do update
-          set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
-            status_code = excluded.status_code, error_code = excluded.error_code,
-            error_message = excluded.error_message, response_excerpt = excluded.response_excerpt,
-            outcome = excluded.outcome, retry_at = excluded.retry_at
-          where webhooks.attempts.outcome = 'lost'
-      )
-      select id as delivery_id from updated where drop_reason is not null`.execute(trx)
-    return new Set(rows.map((row) => row.delivery_id))
-  })
+  // One statement: atomic without a transaction of its own.
+  const { rows } = await sql<{ delivery_id: string }>`
+    with given as (
+      select * from unnest(
+        ${col((r) => r.deliveryId)}::text[], ${col((r) => r.attemptNo)}::int[], ${col((r) => r.replayNo)}::int[],
+        ${col((r) => r.orgId)}::text[], ${col((r) => r.endpointId)}::text[], ${col((r) => r.startedAt)}::timestamptz[],
+        ${col((r) => r.durationMs)}::int[], ${col((r) => r.statusCode)}::int[], ${col((r) => r.errorCode)}::text[],
+        ${col((r) => r.errorMessage)}::text[], ${col((r) => r.responseExcerpt)}::text[],
+        ${col((r) => r.outcome)}::text[], ${col((r) => r.status)}::text[], ${col((r) => r.retryInMs)}::int8[]
+      ) as g(delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at, duration_ms, status_code,
+             error_code, error_message, response_excerpt, outcome, status, retry_in_ms)
+    ), r as (
+      -- A retry for an endpoint disabled or deleted meanwhile: dropped now, not when it comes due.
+      select g.delivery_id, g.attempt_no, g.replay_no, g.org_id, g.endpoint_id, g.started_at, g.duration_ms,
+        g.status_code, g.error_code, g.error_message, g.response_excerpt, g.outcome as given_outcome,
+        case when gone then 'dropped' else g.status end as status,
+        case when gone and g.outcome = 'retrying' then 'dropped' else g.outcome end as outcome,
+        case when gone then null else now() + g.retry_in_ms * interval '1 millisecond' end as next_attempt_at,
+        case when gone then 'endpoint_disabled: ' || coalesce(ep.disabled_reason, 'the endpoint was deleted') end
+          as drop_reason
+      from given g
+      left join webhooks.endpoints ep on ep.id = g.endpoint_id
+      cross join lateral (select g.status = 'pending' and ep.id is not null
+        and not (ep.enabled and ep.deleted_at is null) as gone) x
+    ), updated as (
+      update webhooks.deliveries d
+      set status = r.status,
+        failures = d.failures + (r.outcome in ('retrying', 'dropped'))::int,
+        next_attempt_at = r.next_attempt_at,
+        lease_until = null,
+        last_status_code = r.status_code,
+        last_error = case when r.outcome = 'delivered' then null
+                          else coalesce(r.drop_reason, r.error_code || ': ' || r.error_message,
+                                        'HTTP ' || r.status_code) end,
+        delivered_at = case when r.status = 'delivered' then now() else d.delivered_at end,
+        dropped_at = case when r.status = 'dropped' then now() end,
+        updated_at = now()
+      from r
+      where d.id = r.delivery_id and d.status = 'in_flight' and d.attempts = r.attempt_no
+      returning d.id, r.drop_reason
+    ), inserted as (
+      -- A result that comes too late (its lease was taken over) replaces the placeholder marked
+      -- lost with what the receiver answered, but schedules and drops nothing: the delivery is
+      -- its new owner's. With the delivery gone (the history was pruned) it is not written.
+      insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
+        duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
+      select r.delivery_id, r.attempt_no, r.replay_no, r.org_id, r.endpoint_id, r.started_at, r.duration_ms,
+        r.status_code, r.error_code, r.error_message, r.response_excerpt,
+        case when u.id is null then r.given_outcome else r.outcome end,
+        case when u.id is not null then r.next_attempt_at end
+      from r left join updated u on u.id = r.delivery_id
+      -- The delivery itself, not the placeholder: a takeover still committing is not in this
+      -- statement's snapshot, but ON CONFLICT waits for its placeholder and then replaces it.
+      -- FOR KEY SHARE waits for a prune deleting the delivery, and then finds it gone; unlike
+      -- FOR SHARE it does not wait for another batch's update of it (two batches late for
+      -- each other's deliveries deadlocked).
+      where case when u.id is not null then true
+        else exists (select 1 from webhooks.deliveries d where d.id = r.delivery_id for key share) end
+      on conflict (delivery_id, attempt_no) do update
+        set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
+          status_code = excluded.status_code, error_code = excluded.error_code,
+          error_message = excluded.error_message, response_excerpt = excluded.response_excerpt,
+          outcome = excluded.outcome, retry_at = excluded.retry_at
+        where webhooks.attempts.outcome = 'lost'
+    )
+    select id as delivery_id from updated where drop_reason is not null`.execute(db)
+  return new Set(rows.map((row) => row.delivery_id))
 }

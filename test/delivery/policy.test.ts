@@ -22,8 +22,8 @@ describe('classifyStatus', () => {
     [400, undefined, { kind: 'failure' }],
     [401, undefined, { kind: 'failure' }],
     [404, undefined, { kind: 'failure' }],
-    [410, undefined, { kind: 'permanent' }],
-    [410, '60', { kind: 'permanent' }],
+    [410, undefined, { kind: 'failure' }],
+    [410, '60', { kind: 'failure' }],
     [429, undefined, { kind: 'failure' }],
     [429, '30', { kind: 'failure', retryAfterMs: 30 * S }],
     [429, HTTP_DATE_IN_90S, { kind: 'failure', retryAfterMs: 90 * S }],
@@ -125,7 +125,7 @@ describe('decide', () => {
         (status, retryAfter, failuresBefore) => {
           const decision = decide(classifyStatus(status, retryAfter, NOW), failuresBefore, CONTRACT_SCHEDULE)
           if (decision.status !== 'pending') {
-            return status === 410 || (status >= 200 && status < 300)
+            return status >= 200 && status < 300
           }
           const delay = decision.retryInMs
           const step = CONTRACT_SCHEDULE[failuresBefore] ?? 0

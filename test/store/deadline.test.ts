@@ -49,7 +49,6 @@ describe('a statement past the deadline', () => {
       outcome: 'delivered',
       status: 'delivered',
       retryInMs: null,
-      disableEndpoint: false,
     }
     // Someone else holds the delivery's row; the worker's write waits on it, and is retried.
     const holder = await testDb.pool.connect()

@@ -55,7 +55,6 @@ function result(claimed: ClaimedDelivery, statusCode: number): AttemptRecord {
     outcome: statusCode === 200 ? 'delivered' : retry ? 'retrying' : 'dropped',
     status: statusCode === 200 ? 'delivered' : retry ? 'pending' : 'dropped',
     retryInMs: retry ? 60_000 : null,
-    disableEndpoint: statusCode === 410,
   }
 }
 
@@ -80,20 +79,20 @@ async function statusOf(deliveryId: string) {
 }
 
 describe('recordAttempts', () => {
-  it('drops, and says it dropped, a retry whose endpoint a 410 in the same batch disabled', async () => {
-    // Regression: the retry was written as scheduled, then dropped by the disable, and the
-    // worker logged it as retrying; its attempt row said retrying too.
-    const claimed = await claimNew('ep_410', ['dlv_410_gone', 'dlv_410_busy'])
+  it('drops, and says it dropped, a retry whose endpoint was disabled during its attempt', async () => {
+    const claimed = await claimNew('ep_off', ['dlv_off_ok', 'dlv_off_busy'])
+    await disableEndpoint(testDb.db, 'ep_off', 'paused by customer')
     const droppedNow = await recordAttempts(testDb.db, [
-      result(pick(claimed, 'dlv_410_gone'), 410),
-      result(pick(claimed, 'dlv_410_busy'), 503),
+      result(pick(claimed, 'dlv_off_ok'), 200),
+      result(pick(claimed, 'dlv_off_busy'), 503),
     ])
-    expect([...droppedNow]).toEqual(['dlv_410_busy'])
-    expect(await statusOf('dlv_410_busy')).toMatchObject({
+    expect([...droppedNow]).toEqual(['dlv_off_busy'])
+    expect(await statusOf('dlv_off_ok')).toMatchObject({ status: 'delivered', last_error: null })
+    expect(await statusOf('dlv_off_busy')).toMatchObject({
       status: 'dropped',
-      last_error: 'endpoint_disabled: the endpoint answered 410 Gone',
+      last_error: 'endpoint_disabled: paused by customer',
     })
-    expect(await attemptRows('dlv_410_busy')).toEqual([
+    expect(await attemptRows('dlv_off_busy')).toEqual([
       { attempt_no: 1, outcome: 'dropped', status_code: 503, retry_at: null },
     ])
   })

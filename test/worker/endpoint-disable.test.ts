@@ -123,45 +123,37 @@ describe('disabling an endpoint', () => {
 })
 
 describe('a 410 Gone answer from an endpoint', () => {
-  it('disables it with a reason and drops its other pending deliveries', async () => {
-    stack.receiver.on('/gone', (n) => (n === 1 ? LATER : { status: 410, body: 'no such hook' }))
+  it('is a failure like any other: retried on schedule, and the endpoint stays enabled', async () => {
+    // Regression: a single 410 (a proxy during a deploy, say) dropped the delivery at once,
+    // disabled the endpoint and dropped its other pending retries; the contract makes every
+    // non-2xx answer a failure that is retried.
+    stack.receiver.on('/gone', (n) =>
+      n === 1 ? LATER : n === 2 ? { status: 410, body: 'no such hook' } : { status: 200 },
+    )
     const ep = await createEndpoint('/gone')
     const first = await record()
     await vi.waitFor(async () => expect(await deliveryTo(first, ep)).toMatchObject(WAITING), {
       timeout: 10_000,
     })
     const second = await record()
-    await vi.waitFor(async () => expect((await deliveryTo(second, ep)).status).toBe('dropped'), {
+    await vi.waitFor(async () => expect((await deliveryTo(second, ep)).status).toBe('delivered'), {
       timeout: 10_000,
     })
-
+    expect(await attemptsOf((await deliveryTo(second, ep)).id)).toEqual([
+      { status_code: 410, error_code: 'http_410', outcome: 'retrying' },
+      { status_code: 200, error_code: null, outcome: 'delivered' },
+    ])
     const endpoint = await stack.testDb.db
       .selectFrom('webhooks.endpoints')
       .selectAll()
       .where('id', '=', ep)
       .executeTakeFirstOrThrow()
-    expect(endpoint).toMatchObject({ enabled: false, disabled_reason: 'the endpoint answered 410 Gone' })
-    expect(endpoint.disabled_at).not.toBeNull()
-    expect(await deliveryTo(second, ep)).toMatchObject({
-      last_status_code: 410,
-      last_error: 'http_410: the receiver answered 410',
+    expect(endpoint).toMatchObject({ enabled: true, disabled_reason: null, disabled_at: null })
+    // The first delivery's retry is still waiting, and later events still go to the endpoint.
+    expect(await deliveryTo(first, ep)).toMatchObject(WAITING)
+    const later = await record()
+    await vi.waitFor(async () => expect((await deliveryTo(later, ep)).status).toBe('delivered'), {
+      timeout: 10_000,
     })
-    expect(await deliveryTo(first, ep)).toMatchObject({
-      status: 'dropped',
-      last_error: 'endpoint_disabled: the endpoint answered 410 Gone',
-      next_attempt_at: null,
-    })
-
-    // Later events of the org go elsewhere, never to it.
-    const later = await record(stack.receiver.url('/gone-marker'))
-    await vi.waitFor(() => expect(arrivals('/gone-marker')).toHaveLength(1), { timeout: 10_000 })
-    const toGone = await stack.testDb.db
-      .selectFrom('webhooks.deliveries')
-      .select('id')
-      .where('event_id', '=', later)
-      .where('endpoint_id', '=', ep)
-      .execute()
-    expect(toGone).toEqual([])
-    expect(arrivals('/gone')).toHaveLength(2)
   })
 })
