@@ -158,6 +158,10 @@ const IPV6_RULES = rules([
   ['100::/64', 'discard'],
   ['2001::/32', 'teredo'], // the IPv4 inside is obfuscated and relayed: refuse, never unwrap
   ['2001:2::/48', 'benchmarking'],
+  // Local-use NAT64 (RFC 8215): where its IPv4 sits depends on the translator's prefix length
+  // (/48 to /96, RFC 6052), which a URL does not say, so no one reading is safe (64:ff9b:1:0:7f::
+  // is 127.0.0.1 behind a /64 translator). Not globally reachable; allow it by CIDR if trusted.
+  ['64:ff9b:1::/48', 'reserved'],
   ['2001::/23', 'reserved'], // IETF protocol assignments; holds no ordinary hosts
   ['2001:db8::/32', 'documentation'],
   ['3fff::/20', 'documentation'],
@@ -175,9 +179,6 @@ const GLOBAL_UNICAST = parseCidr('2000::/3')
 const EMBEDDING: ReadonlyArray<{ cidr: Cidr; shift: bigint }> = [
   { cidr: parseCidr('::ffff:0:0/96'), shift: 0n }, // IPv4-mapped
   { cidr: parseCidr('64:ff9b::/96'), shift: 0n }, // NAT64 well-known prefix
-  // Local-use NAT64 (RFC 8215): read with the /96 layout that DNS64 synthesises. The /48 and /56
-  // layouts of RFC 6052 end in zero suffix bits, which read as 0.0.0.0 and are refused.
-  { cidr: parseCidr('64:ff9b:1::/48'), shift: 0n },
   { cidr: parseCidr('2002::/16'), shift: 80n }, // 6to4: the IPv4 is bits 16-47
   // IPv4-compatible (deprecated); :: and ::1 are not of this kind (see unwrap).
   { cidr: parseCidr('::/96'), shift: 0n },

@@ -136,14 +136,25 @@ describe('embedded IPv4', () => {
     ['64:ff9b::a00:1', '10.0.0.1', 'private'], // NAT64 well-known prefix
     ['64:ff9b::10.0.0.1', '10.0.0.1', 'private'],
     ['64:ff9b::808:808', '8.8.8.8', undefined],
-    ['64:ff9b:1::c0a8:101', '192.168.1.1', 'private'], // local-use NAT64
-    ['64:ff9b:1:a00:1::', '0.0.0.0', 'unspecified'], // the /48 layout reads as 0.0.0.0: refused
     ['2002:7f00:1::', '127.0.0.1', 'loopback'], // 6to4: bits 16-47
     ['2002:a9fe:a9fe::1', '169.254.169.254', 'link-local'],
     ['2002:0808:0808::1', '8.8.8.8', undefined],
   ])('%s is judged as %s', (ip, v4, reason) => {
     expect(embeddedIPv4(ip)).toBe(v4)
     expect(classifyAddress(ip)).toBe(reason)
+  })
+
+  // Regression: the whole local-use NAT64 range was read with the /96 layout, so 127.0.0.1 behind
+  // a /64 translator (64:ff9b:1:0:7f:0:100:0) passed as the public 1.0.0.0.
+  it.each([
+    '64:ff9b:1::c0a8:101', // 192.168.1.1, /96 layout
+    '64:ff9b:1::808:808', // 8.8.8.8, /96 layout: refused too, the layout is not known
+    '64:ff9b:1:0:7f:0:100:0', // 127.0.0.1, /64 layout
+    '64:ff9b:1:0:a:0:500:0', // 10.0.0.5, /64 layout
+    '64:ff9b:1:a00:1::', // 10.0.0.1, /48 layout
+  ])('refuses local-use NAT64 %s whatever its layout', (ip) => {
+    expect(embeddedIPv4(ip)).toBeUndefined()
+    expect(classifyAddress(ip)).toBe('reserved')
   })
 
   it.each(['::', '::1', '2606:4700:4700::1111', '8.8.8.8', 'example.com'])('%s embeds none', (ip) => {
