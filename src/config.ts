@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { parseCidr } from './delivery/address-guard.ts'
 import { parseDuration, parseDurationList } from './duration.ts'
 import { WebhookError } from './errors.ts'
 
@@ -52,10 +53,16 @@ const privateTargets = z.string().transform((text, ctx) => {
     return { all: false, cidrs: [] as string[] }
   }
   const cidrs = value.split(',').map((part) => part.trim())
-  const bad = cidrs.find((cidr) => !/^[0-9a-f:.]+\/\d{1,3}$/.test(cidr))
-  if (bad !== undefined) {
-    ctx.addIssue({ code: 'custom', message: `must be true, false or a list of CIDRs, got "${bad}"` })
-    return z.NEVER
+  for (const cidr of cidrs) {
+    try {
+      parseCidr(cidr)
+    } catch (error) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be true, false or a list of CIDRs: ${(error as Error).message}`,
+      })
+      return z.NEVER
+    }
   }
   return { all: false, cidrs }
 })

@@ -71,6 +71,11 @@ describe('loadConfig', () => {
     ['WORKER_CONCURRENCY', '0'],
     ['WORKER_CONCURRENCY', 'lots'],
     ['WEBHOOK_ALLOW_PRIVATE_TARGETS', 'maybe'],
+    // Regression: these passed validation and crashed the worker once it had started.
+    ['WEBHOOK_ALLOW_PRIVATE_TARGETS', '10.0.0.0/99'],
+    ['WEBHOOK_ALLOW_PRIVATE_TARGETS', '999.0.0.0/8'],
+    ['WEBHOOK_ALLOW_PRIVATE_TARGETS', '1.2.3/8'],
+    ['WEBHOOK_ALLOW_PRIVATE_TARGETS', '127.0.0.0/8,fd00::/129'],
     ['WEBHOOK_SECRETS_KEY', 'c2hvcnQ='],
     ['LOG_LEVEL', 'loud'],
     ['WEBHOOK_RETENTION', '10m'],
