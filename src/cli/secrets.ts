@@ -1,4 +1,5 @@
 import { generateSecret } from '../delivery/sign.ts'
+import { WebhookError } from '../errors.ts'
 import { createOrgSecret, rotateOrgSecret } from '../store/secrets.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
@@ -22,15 +23,24 @@ export const secretsCommand: Command = {
     if (action === 'reencrypt') {
       return reencryptCommand.run(rest, io)
     }
-    const { values } = parse(rest, { org: { type: 'string' }, json: { type: 'boolean' } })
-    const orgId = required(values.org, '--org')
     if (action !== 'create' && action !== 'rotate') {
       throw new UsageError(action === undefined ? 'missing action' : `unknown action: ${action}`)
     }
+    const { values } = parse(rest, { org: { type: 'string' }, json: { type: 'boolean' } })
+    const orgId = required(values.org, '--org')
     const secret = generateSecret()
     await withContext(io, async ({ db, box, config }) => {
       if (action === 'create') {
-        if (!(await createOrgSecret(db, orgId, box.seal(secret)))) {
+        let created: boolean
+        try {
+          created = await createOrgSecret(db, orgId, box.seal(secret))
+        } catch (error) {
+          if (error instanceof WebhookError && error.code === 'INVALID_ARGUMENT') {
+            throw new UsageError(error.message, { cause: error })
+          }
+          throw error
+        }
+        if (!created) {
           throw new CommandError(`org ${orgId} already has a secret; use \`secrets rotate --org ${orgId}\``)
         }
       } else if (!(await rotateOrgSecret(db, orgId, box.seal(secret), config.rotationGraceMs))) {

@@ -1,8 +1,20 @@
 import { sql } from 'kysely'
+import { sqlState, WebhookError } from '../errors.ts'
 import type { Db } from './database.ts'
 
-/** Stores an org's first render-webhook secret; false when the org already has one. */
+/**
+ * Stores an org's first render-webhook secret; false when the org already has one. An org id
+ * that record_render_status would refuse is refused here too (INVALID_ARGUMENT).
+ */
 export async function createOrgSecret(db: Db, orgId: string, sealed: string): Promise<boolean> {
+  try {
+    await sql`select webhooks.check_id('org_id', ${orgId})`.execute(db)
+  } catch (error) {
+    if (sqlState(error) === '22023') {
+      throw new WebhookError('INVALID_ARGUMENT', (error as Error).message, { cause: error })
+    }
+    throw error
+  }
   const result = await db
     .insertInto('webhooks.org_secrets')
     .values({ org_id: orgId, secret: sealed })

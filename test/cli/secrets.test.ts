@@ -80,4 +80,20 @@ describe('bad arguments', () => {
     expect(result.code).toBe(2)
     expect(result.err).toMatch(/usage: imtegrate-webhooks secrets <create\|rotate>/)
   })
+  // Regression: these were stored, for orgs that can never record an event.
+  it.each([['bad org!'], ['x'.repeat(201)], ['org\tone']])(
+    'refuses org id %j (exit 2) and stores nothing',
+    async (org) => {
+      const result = await runCli(testDb, ['secrets', 'create', '--org', org])
+      expect(result.code).toBe(2)
+      expect(result.err).toMatch(/^error: org_id (may contain only|is \d+ characters long)/m)
+      expect(await stored(org)).toBeUndefined()
+    },
+  )
+
+  it.each([[['secrets']], [['secrets', 'bogus']]])('%j names the missing or unknown action', async (argv) => {
+    const result = await runCli(testDb, argv)
+    expect(result.code).toBe(2)
+    expect(result.err).toMatch(/missing action|unknown action: bogus/)
+  })
 })
