@@ -7,18 +7,42 @@ import { UsageError } from './io.ts'
  * @example parseTime('24h', '--since', now) // 24 hours before now
  */
 export function parseTime(text: string, flag: string, now: Date = new Date()): Date {
-  if (/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(text.trim())) {
-    const at = new Date(text.trim())
-    if (!Number.isNaN(at.getTime())) {
-      return at
-    }
+  const refuse = () =>
+    new UsageError(
+      `${flag} must be an ISO timestamp (2026-05-04T10:00:00Z) or a duration ago (24h, 7d), got "${text}"`,
+    )
+  const at = parseTimestamp(text.trim()) ?? durationAgo(text, now)
+  if (at === undefined) {
+    throw refuse()
   }
+  // PostgreSQL refuses years past its range with a bare error; no history is that old anyway.
+  const year = at.getUTCFullYear()
+  if (!(year >= 1970 && year <= 9999)) {
+    throw new UsageError(`${flag} must lie between the years 1970 and 9999, got "${text}"`)
+  }
+  return at
+}
+
+function parseTimestamp(text: string): Date | undefined {
+  const match = /^(\d{4})-(\d\d)-(\d\d)([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.exec(text)
+  if (!match) {
+    return undefined
+  }
+  // Date rolls 2026-02-30 over to 2 March; a day its month does not have is refused instead.
+  const [year, month, day] = [match[1], match[2], match[3]].map(Number) as [number, number, number]
+  const calendar = new Date(Date.UTC(year, month - 1, day))
+  if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) {
+    return undefined
+  }
+  const at = new Date(text)
+  return Number.isNaN(at.getTime()) ? undefined : at
+}
+
+function durationAgo(text: string, now: Date): Date | undefined {
   try {
     return new Date(now.getTime() - parseDuration(text))
   } catch {
-    throw new UsageError(
-      `${flag} must be an ISO timestamp (2026-05-04T10:00:00Z) or a duration ago (24h, 7d), got "${text}"`,
-    )
+    return undefined
   }
 }
 

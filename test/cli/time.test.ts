@@ -17,13 +17,29 @@ describe('parseTime', () => {
     expect(parseTime(text, '--since', now).toISOString()).toBe(expected)
   })
 
-  it.each(['yesterday', '24', '2026-13-45', '', '-1h'])(
+  // Regression: 2026-02-30 was read as 2 March.
+  it.each(['yesterday', '24', '2026-13-45', '', '-1h', '2026-02-30', '2026-04-31T10:00:00Z', '2025-02-29'])(
     'refuses %j as a usage error naming the flag',
     (text) => {
       expect(() => parseTime(text, '--until', now)).toThrow(UsageError)
       expect(() => parseTime(text, '--until', now)).toThrow(/^--until must be an ISO timestamp/)
     },
   )
+
+  // Regression: a time PostgreSQL cannot hold crashed the command with "timestamp out of range".
+  it.each(['99999999d', '999999999999999d', '0001-01-01', '1969-12-31T23:59:59Z'])(
+    'refuses %j as out of range',
+    (text) => {
+      expect(() => parseTime(text, '--since', now)).toThrow(UsageError)
+      expect(() => parseTime(text, '--since', now)).toThrow(
+        /^--since must lie between the years 1970 and 9999/,
+      )
+    },
+  )
+
+  it('reads a leap day', () => {
+    expect(parseTime('2028-02-29', '--since', now).toISOString()).toBe('2028-02-29T00:00:00.000Z')
+  })
 })
 
 describe('parseRange', () => {
