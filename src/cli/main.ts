@@ -36,9 +36,13 @@ Run \`imtegrate-webhooks <command> --help\` for a command's options.`
 /** Runs the CLI; resolves to the exit code (0 ok, 1 failure, 2 bad arguments). */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [name, ...args] = argv
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    io.err(usage)
+    return 2
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     io.out(usage)
-    return name === undefined ? 2 : 0
+    return 0
   }
   const command = commands[name]
   if (command === undefined) {
@@ -59,6 +63,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     if (error instanceof CommandError || error instanceof WebhookError) {
       io.err(`error: ${error.message}`)
+      return 1
+    }
+    // The database unreachable, refusing or failing (a system error code or a SQLSTATE): one
+    // line an operator can act on. Anything else is a bug, and its stack helps to report it.
+    const code = (error as { code?: unknown } | null)?.code
+    if (error instanceof Error && typeof code === 'string') {
+      io.err(`error: ${error.message || code} (${code})`)
       return 1
     }
     throw error
