@@ -199,4 +199,48 @@ describe('open_collection given hostile input', () => {
     expect(error?.code).toBe('22023')
     expect(error?.message).toMatch(message)
   })
+  // Regression: only a different child_count was refused; other values were silently ignored.
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    [
+      'child_count',
+      { child_count: 4 },
+      /^child_count 4 differs from 3, given when collection col_re was opened$/,
+    ],
+    ['template_id', { template_id: 'tpl_b' }, /^template_id 'tpl_b' differs from 'tpl_a', given when/],
+    ['template_id', { template_id: null }, /^template_id null differs from 'tpl_a', given when/],
+    [
+      'webhook_url',
+      { webhook_url: null },
+      /^webhook_url null differs from 'https:\/\/a\.example\/c', given when/,
+    ],
+  ])('opened again with another %s is refused, and the first values stay', async (_, overrides, message) => {
+    // Committed, unlike open(): each call in a transaction of its own.
+    const openCommitted = async (overrides: Record<string, unknown>) => {
+      const client = await testDb.pool.connect()
+      try {
+        await callOpenCollection(client, {
+          org_id: 'org_1',
+          collection_id: 'col_re',
+          child_count: 3,
+          ...overrides,
+        })
+        return undefined
+      } catch (error) {
+        return asSqlError(error)
+      } finally {
+        client.release()
+      }
+    }
+    await testDb.pool.query(`delete from webhooks.collections where id = 'col_re'`)
+    const first = { template_id: 'tpl_a', webhook_url: 'https://a.example/c' }
+    expect(await openCommitted(first)).toBeUndefined()
+    expect(await openCommitted(first)).toBeUndefined()
+    const error = await openCommitted({ ...first, ...overrides })
+    expect(error?.code).toBe('22023')
+    expect(error?.message).toMatch(message)
+    const { rows } = await testDb.pool.query(
+      `select child_count, template_id, webhook_url from webhooks.collections where id = 'col_re'`,
+    )
+    expect(rows).toEqual([{ child_count: 3, template_id: 'tpl_a', webhook_url: 'https://a.example/c' }])
+  })
 })
