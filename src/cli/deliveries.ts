@@ -130,7 +130,8 @@ function printDelivery(io: Io, d: DeliveryRow, attempts: HistoryRow[]): void {
     io.out('no attempts yet')
     return
   }
-  printTable(io, attempts, [
+  const rows = attempts.map((a) => ({ ...a, response: oneLine(a.response_excerpt, 40) }))
+  printTable(io, rows, [
     'attempt',
     'replay',
     'started_at',
@@ -138,9 +139,19 @@ function printDelivery(io: Io, d: DeliveryRow, attempts: HistoryRow[]): void {
     'status_code',
     'outcome',
     'error',
+    'response',
   ])
   const began = attempts.filter((a, i) => a.replay > 0 && a.replay !== attempts[i - 1]?.replay)
   for (const a of began) {
     io.out(`replay ${a.replay} began with attempt ${a.attempt} at ${a.started_at.toISOString()}`)
   }
+}
+
+/** `text` on one line (runs of white space made one space), cut to `max` characters with '…'. */
+export function oneLine(text: string | null, max: number): string | null {
+  if (text === null) {
+    return null
+  }
+  const flat = text.replace(/\s+/g, ' ').trim()
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat
 }

@@ -39,6 +39,8 @@ export type HistoryRow = DeliveryContext & {
   status_code: number | null
   error: string | null
   outcome: AttemptOutcome
+  /** The first bytes of the receiver's answer (up to 4 KB), or null when it sent none. */
+  response_excerpt: string | null
 }
 
 /** `pending` covers deliveries waiting for a retry and those being attempted right now. */

@@ -103,7 +103,9 @@ describe('deliveries show', () => {
     expect(result.out).toMatch(/^status:\s+delivered$/m)
     expect(result.out).toMatch(/^attempts:\s+3 \(replays: 1\)$/m)
     const table = result.out.slice(result.out.indexOf('ATTEMPT')).split('\n')
-    expect(table[0]).toMatch(/^ATTEMPT\s+REPLAY\s+STARTED_AT\s+DURATION_MS\s+STATUS_CODE\s+OUTCOME\s+ERROR$/)
+    expect(table[0]).toMatch(
+      /^ATTEMPT\s+REPLAY\s+STARTED_AT\s+DURATION_MS\s+STATUS_CODE\s+OUTCOME\s+ERROR\s+RESPONSE$/,
+    )
     expect(
       table.slice(1, 4).map((line) => line.split(/\s+/).filter((_, i) => [0, 1, 4, 5].includes(i))),
     ).toEqual([
@@ -125,6 +127,20 @@ describe('deliveries show', () => {
       [1, 'timeout: no complete answer within 10s', 'retrying'],
       [2, 'http_503: the receiver answered 503', 'dropped'],
     ])
+    // Regression: what the receiver answered was stored but shown nowhere.
+    expect(shown.attempt_log.map((a) => a['response_excerpt'])).toEqual([
+      null,
+      '{"error": "busy",\n  "retry": "later, please: the queue is full"}',
+    ])
+  })
+
+  it("shows each attempt's answer on one line, cut short", async () => {
+    const result = await cli('deliveries', 'show', dlv(2))
+    const rows = result.out.slice(result.out.indexOf('ATTEMPT')).split('\n')
+    expect(rows[1]).toMatch(/retrying\s+timeout: no complete answer within 10s\s+-$/)
+    expect(rows[2]).toMatch(
+      /dropped\s+http_503: the receiver answered 503\s+\{"error": "busy", "retry": "later, plea…$/,
+    )
   })
 
   it('says when a delivery has no attempts yet', async () => {

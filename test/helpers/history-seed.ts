@@ -59,8 +59,9 @@ export async function seedHistory(testDb: TestDb): Promise<void> {
     ) as d(n, ev, org, dest, status, attempts, failures, replays, created, delivered, dropped, next_at, lease, err);
 
     insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
-      duration_ms, status_code, error_code, error_message, outcome)
-    select '${PREFIX}' || n, no, replay, org, ep, at, ms, code, err, msg, outcome
+      duration_ms, status_code, error_code, error_message, outcome, response_excerpt)
+    select '${PREFIX}' || n, no, replay, org, ep, at, ms, code, err, msg, outcome,
+      case when n = 'd002' and no = 2 then E'{"error": "busy",\n  "retry": "later, please: the queue is full"}' end
     from (values
       ('d001', 1, 0, 'org_1', null, pg_temp.today(10), 100, 500, 'http_500', 'the receiver answered 500', 'retrying'),
       ('d001', 2, 0, 'org_1', null, pg_temp.today(11), 100, 500, 'http_500', 'the receiver answered 500', 'dropped'),

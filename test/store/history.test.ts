@@ -172,6 +172,7 @@ describe('webhooks.delivery_history', () => {
       'status_code',
       'error',
       'outcome',
+      'response_excerpt',
     ])
     expect(rows[1]).toMatchObject({
       event_id: 'evt_e1',
