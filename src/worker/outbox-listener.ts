@@ -22,6 +22,8 @@ export class OutboxListener {
   readonly #deadlineMs: number
   #client: pg.PoolClient | undefined
   #drop: ((error: Error) => void) | undefined
+  /** Gives the current connection back, once: close() and a late error both end up here. */
+  #release: (() => void) | undefined
   #connecting: Promise<void> | undefined
   #probedAt = 0
   #probing = false
@@ -54,9 +56,12 @@ export class OutboxListener {
   /** Drops the connection; destroyed rather than pooled, since it is still subscribed. */
   close(): void {
     this.#closed = true
-    this.#client?.release(true)
+    // Not #client.release(): the server's goodbye (57P01 at a shutdown) may still arrive, and
+    // its error handler releasing the client a second time made pg-pool throw, uncaught.
+    this.#release?.()
     this.#client = undefined
     this.#drop = undefined
+    this.#release = undefined
   }
 
   async #connect(): Promise<void> {
@@ -74,7 +79,9 @@ export class OutboxListener {
     const drop = (error: Error) => {
       release(error)
       // Whatever was notified while the connection died is found by polling now.
-      this.#onWake()
+      if (!this.#closed) {
+        this.#onWake()
+      }
     }
     try {
       client = await this.#pool.connect()
@@ -95,6 +102,7 @@ export class OutboxListener {
       }
       this.#client = client
       this.#drop = drop
+      this.#release = () => release()
       this.#probedAt = Date.now()
     } catch (error) {
       this.#logger.warn({ err: coerceError(error) }, 'could not LISTEN; relying on polling')
