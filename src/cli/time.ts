@@ -18,7 +18,7 @@ export function parseTime(text: string, flag: string, now: Date = new Date()): D
   // PostgreSQL refuses years past its range with a bare error; no history is that old anyway.
   const year = at.getUTCFullYear()
   if (!(year >= 1970 && year <= 9999)) {
-    throw new UsageError(`${flag} must lie between the years 1970 and 9999, got "${text}"`)
+    throw new UsageError(`${flag} must lie between 1970-01-01 and 9999-12-31 (UTC), got "${text}"`)
   }
   return at
 }

@@ -32,7 +32,7 @@ describe('parseTime', () => {
     (text) => {
       expect(() => parseTime(text, '--since', now)).toThrow(UsageError)
       expect(() => parseTime(text, '--since', now)).toThrow(
-        /^--since must lie between the years 1970 and 9999/,
+        /^--since must lie between 1970-01-01 and 9999-12-31 \(UTC\)/,
       )
     },
   )

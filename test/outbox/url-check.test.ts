@@ -45,6 +45,13 @@ describe('destination URL check', () => {
     'http://[1::2::3]/',
     'http://[1.2.3.4]/',
     'http://[fe80::1%25eth0]/',
+    // Regression: PostgreSQL's inet takes an IPv4 tail of fewer than four numbers; URL does not.
+    'http://[::1.2.3]/',
+    'http://[::1.2]/',
+    'http://[::.7]/',
+    'http://[2001:db8::1..2]/',
+    'http://[::01.2.3.4]/',
+    'http://[::1.2.3.256]/',
     'http://:80/',
     'http://exa%mple.com/',
     'http://%65xample.com/',
@@ -74,6 +81,8 @@ describe('destination URL check', () => {
     'http://[::1]:8080/x',
     'http://[2001:db8::1]/',
     'http://[::ffff:1.2.3.4]/',
+    'http://[1:2:3:4:5:6:1.2.3.4]/',
+    'http://[::ffff:255.255.255.255]:443/',
     'http://xn--bcher-kva.example/',
     'http://under_score.example/',
     'http://localhost/',
@@ -82,22 +91,51 @@ describe('destination URL check', () => {
     expect(workerCanUse(url)).toBe(true)
   })
 
+  it('can be used in a query that runs in parallel workers', async () => {
+    // Regression: ipv6_literal_ok was marked parallel safe, but its exception block opens a
+    // subtransaction, which a parallel worker refuses ("cannot start subtransactions").
+    const client = await testDb.pool.connect()
+    try {
+      const { rows } = await client.query<{ v: number }>(
+        `select current_setting('server_version_num')::int as v`,
+      )
+      const setting = (rows[0]?.v ?? 0) >= 160_000 ? 'debug_parallel_query' : 'force_parallel_mode'
+      await client.query('begin')
+      await client.query(`set local ${setting} = on`)
+      const answer = await client.query<{ ok: boolean }>(
+        `select webhooks.url_ok(u) as ok from (values ('http://[::1]/'), ('http://[::1.2]/')) v(u)`,
+      )
+      expect(answer.rows).toEqual([{ ok: true }, { ok: false }])
+    } finally {
+      await client.query('rollback')
+      client.release()
+    }
+  })
+
   it('accepts only URLs the worker can parse, and every ordinary web URL', async () => {
     const authority = fc.stringMatching(/^[\x21-\x7e]{0,12}$/)
     const hostile = fc
       .tuple(fc.constantFrom('http://', 'https://'), authority, fc.constantFrom('', '/', '/p?q=1', ':80/'))
       .map(([scheme, host, rest]) => `${scheme}${host}${rest}`)
     const ordinary = fc.webUrl({ withQueryParameters: true, validSchemes: ['http', 'https'] })
+    // IPv6 literals, well formed or nearly: fc.ipV6() and strings of the same characters.
+    const bracketed = fc
+      .oneof(
+        fc.ipV6(),
+        fc.stringMatching(/^[0-9a-f:.]{1,24}$/),
+        fc.ipV6().map((ip) => ip.replace(/\.\d+$/, '')),
+      )
+      .map((host) => `http://[${host}]/`)
     const tally = { accepted: 0, refused: 0 }
     await fc.assert(
-      fc.asyncProperty(fc.oneof(hostile, ordinary), async (url) => {
+      fc.asyncProperty(fc.oneof(hostile, ordinary, bracketed), async (url) => {
         const accepted = (await refusal(url)) === undefined
         tally[accepted ? 'accepted' : 'refused']++
         if (accepted) {
           expect(workerCanUse(url), url).toBe(true)
         }
       }),
-      { numRuns: 2_000, seed: 20261201 },
+      { numRuns: 3_000, seed: 20261201 },
     )
     await fc.assert(
       fc.asyncProperty(ordinary, async (url) => {
