@@ -52,6 +52,14 @@ describe('loadConfig', () => {
     expect([...listed].sort()).toEqual([...CONFIG_VARIABLES].sort())
   })
 
+  it("has every variable in the README's configuration table, and nothing else there", () => {
+    // Regression: five variables were read but missing from the table.
+    const rows = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+      .split('\n')
+      .flatMap((line) => /^\| `([A-Z][A-Z0-9_]*)` \|/.exec(line)?.[1] ?? [])
+    expect([...rows].sort()).toEqual([...CONFIG_VARIABLES].sort())
+  })
+
   it('bounds a worker statement by 10 s unless told otherwise', () => {
     expect(loadConfig({}).queryTimeoutMs).toBe(10_000)
     expect(loadConfig({ DATABASE_QUERY_TIMEOUT: '2s' }).queryTimeoutMs).toBe(2_000)
