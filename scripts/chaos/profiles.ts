@@ -55,6 +55,9 @@ export function workerEnv(databaseUrl: string, secretsKey: string): Record<strin
     // A lease lasts the request timeout plus this margin: a killed worker's deliveries are
     // re-attempted ~3 s after their claim instead of ~31 s (the default margin is 30 s).
     WEBHOOK_LEASE_MARGIN: '2s',
+    // Well under the margin, as .env.example advises: a write slower than this fails and is
+    // retried rather than outlasting the lease.
+    DATABASE_QUERY_TIMEOUT: '1s',
     WEBHOOK_SECRETS_KEY: secretsKey,
     LOG_LEVEL: 'warn',
   }

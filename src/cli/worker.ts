@@ -28,6 +28,12 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         'WEBHOOK_SECRETS_KEY is not set: endpoint secrets are stored unencrypted (development only)',
       )
     }
+    if (config.leaseMarginMs <= config.queryTimeoutMs) {
+      logger.warn(
+        { leaseMarginMs: config.leaseMarginMs, queryTimeoutMs: config.queryTimeoutMs },
+        'WEBHOOK_LEASE_MARGIN is not longer than DATABASE_QUERY_TIMEOUT: an outcome write that slow outlasts its lease, and another worker sends the delivery again',
+      )
+    }
     const worker = await startWorker(
       { ...config, databaseUrl: config.databaseUrl ?? (embedded?.url as string) },
       logger,

@@ -64,4 +64,19 @@ describe('WEBHOOK_LEASE_MARGIN', () => {
       /^invalid configuration:\n {2}WEBHOOK_LEASE_MARGIN: /,
     )
   })
+  it('warns at start-up when it is not longer than DATABASE_QUERY_TIMEOUT', async () => {
+    const warning = 'WEBHOOK_LEASE_MARGIN is not longer than DATABASE_QUERY_TIMEOUT'
+    const short = (await startAndStop({ WEBHOOK_LEASE_MARGIN: '2s', DATABASE_QUERY_TIMEOUT: '2s' }))
+      .split('\n')
+      .filter((line) => line.includes(warning))
+    expect(short).toHaveLength(1)
+    expect(JSON.parse(short[0] ?? '{}')).toMatchObject({
+      level: 40,
+      leaseMarginMs: 2_000,
+      queryTimeoutMs: 2_000,
+    })
+    expect(await startAndStop({ WEBHOOK_LEASE_MARGIN: '3s', DATABASE_QUERY_TIMEOUT: '2s' })).not.toContain(
+      warning,
+    )
+  })
 })
