@@ -28,3 +28,18 @@ export function sqlState(thrown: unknown): string | undefined {
   const code = (thrown as { code?: unknown } | null)?.code
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
 }
+
+/**
+ * One line for an error an operator reads: its message, with its code when the message does not
+ * hold it, and each failure of an AggregateError (a host name with several addresses refused
+ * them all, and the aggregate's own message is empty).
+ */
+export function errorText(thrown: unknown): string {
+  if (thrown instanceof AggregateError && thrown.errors.length > 0) {
+    return thrown.errors.map(errorText).join('; ')
+  }
+  const error = coerceError(thrown)
+  const code = (error as { code?: unknown }).code
+  const message = error.message || (typeof code === 'string' ? code : error.name)
+  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message
+}

@@ -1,5 +1,7 @@
+import type pg from 'pg'
 import type { Config } from '../config.ts'
 import { loadConfig } from '../config.ts'
+import { errorText } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { createLogger } from '../logger.ts'
 import type { SecretBox } from '../secret-box.ts'
@@ -21,6 +23,7 @@ export async function openContext(io: Io): Promise<Context> {
   }
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr)
   const pool = createPool(url, 4, logger)
+  await reachDatabase(pool)
   const db = createDb(pool)
   return {
     config,
@@ -28,6 +31,20 @@ export async function openContext(io: Io): Promise<Context> {
     logger,
     box: createSecretBox(config.secretsKey, config.secretsKeyPrevious),
     close: () => db.destroy(),
+  }
+}
+
+/**
+ * Connects once before the command starts, so that a database that cannot be used (no server, a
+ * connection closed or timed out, TLS refused, a wrong password) is one line, exit 1, whatever
+ * error pg raised; on failure the pool is ended.
+ */
+export async function reachDatabase(pool: pg.Pool): Promise<void> {
+  try {
+    await pool.query('select 1')
+  } catch (error) {
+    await pool.end().catch(() => undefined)
+    throw new CommandError(`cannot use the database: ${errorText(error)}`, { cause: error })
   }
 }
 

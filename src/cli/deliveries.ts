@@ -2,7 +2,7 @@ import type { DeliveryRow, HistoryRow, StatusFilter } from '../store/history.ts'
 import { deliveryAttempts, endpointState, getDelivery, listDeliveries, orgExists } from '../store/history.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
-import { CommandError, parse, printJson, printTable, UsageError } from './io.ts'
+import { CommandError, parse, printable, printJson, printTable, UsageError } from './io.ts'
 import { parseTime } from './time.ts'
 
 const usage = `imtegrate-webhooks deliveries <list|show> [options]
@@ -123,7 +123,7 @@ function printDelivery(io: Io, d: DeliveryRow, attempts: HistoryRow[]): void {
     ['last error', d.last_error ?? '-'],
   ]
   for (const [key, value] of lines) {
-    io.out(`${`${key}:`.padEnd(14)}${value}`)
+    io.out(`${`${key}:`.padEnd(14)}${printable(value)}`)
   }
   io.out('')
   if (attempts.length === 0) {
@@ -147,11 +147,14 @@ function printDelivery(io: Io, d: DeliveryRow, attempts: HistoryRow[]): void {
   }
 }
 
-/** `text` on one line (runs of white space made one space), cut to `max` characters with '…'. */
+/**
+ * `text` on one line (runs of white space made one space), cut to `max` characters (code points,
+ * so no emoji is halved) with '…'; null when there is nothing to show.
+ */
 export function oneLine(text: string | null, max: number): string | null {
-  if (text === null) {
+  const flat = [...(text ?? '').replace(/\s+/g, ' ').trim()]
+  if (flat.length === 0) {
     return null
   }
-  const flat = text.replace(/\s+/g, ' ').trim()
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat
+  return flat.length > max ? `${flat.slice(0, max - 1).join('')}…` : flat.join('')
 }

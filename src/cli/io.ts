@@ -57,9 +57,21 @@ export function required(value: string | undefined, flag: string): string {
 }
 
 /** Prints rows as aligned columns, or as JSON with --json. */
+/**
+ * `text` safe to print on a terminal: control characters (escape sequences could retitle,
+ * clear or recolour it; a receiver's answer is shown here) become visible \xNN escapes.
+ */
+export function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}
+
 export function printTable(io: Io, rows: Array<Record<string, unknown>>, columns: string[]): void {
   const cell = (value: unknown) =>
-    value === null || value === undefined ? '-' : value instanceof Date ? value.toISOString() : String(value)
+    value === null || value === undefined
+      ? '-'
+      : value instanceof Date
+        ? value.toISOString()
+        : printable(String(value))
   const widths = columns.map((column) =>
     Math.max(column.length, ...rows.map((row) => cell(row[column]).length)),
   )

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { WebhookError } from '../errors.ts'
+import { errorText, sqlState, WebhookError } from '../errors.ts'
 import { deliveriesCommand } from './deliveries.ts'
 import { endpointsCommand } from './endpoints.ts'
 import type { Command, Io } from './io.ts'
@@ -65,15 +65,30 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.err(`error: ${error.message}`)
       return 1
     }
-    // The database unreachable, refusing or failing (a system error code or a SQLSTATE): one
-    // line an operator can act on. Anything else is a bug, and its stack helps to report it.
-    const code = (error as { code?: unknown } | null)?.code
-    if (error instanceof Error && typeof code === 'string') {
-      io.err(`error: ${error.message || code} (${code})`)
+    // The network or the database gone, refusing or shutting down: one line an operator can act
+    // on. Anything else is a bug, and its stack helps to report it.
+    if (isOperational(error)) {
+      io.err(`error: ${errorText(error)}`)
       return 1
     }
     throw error
   }
+}
+
+/**
+ * A failure of the environment, not of this program: a system error (ECONNREFUSED, ENOTFOUND,
+ * ECONNRESET…) or a SQLSTATE of class 08 (connection), 28 (authorization), 3D (no such
+ * database), 53 (resources) or 57 (operator intervention, a shutdown).
+ */
+function isOperational(error: unknown): boolean {
+  if (error instanceof AggregateError) {
+    return error.errors.length > 0 && error.errors.every(isOperational)
+  }
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
+    return true
+  }
+  return ['08', '28', '3D', '53', '57'].includes(sqlState(error)?.slice(0, 2) ?? '')
 }
 
 if (import.meta.main) {

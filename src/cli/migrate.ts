@@ -3,6 +3,7 @@ import { createLogger } from '../logger.ts'
 import { createPool } from '../store/database.ts'
 import { migrate } from '../store/migrate.ts'
 import { embeddedUrlIfPresent } from '../worker/embedded-postgres.ts'
+import { reachDatabase } from './context.ts'
 import type { Command } from './io.ts'
 import { CommandError, parse, printJson } from './io.ts'
 
@@ -19,6 +20,7 @@ several processes at once.`,
       throw new CommandError('DATABASE_URL is not set')
     }
     const pool = createPool(url, 2)
+    await reachDatabase(pool)
     try {
       const applied = await migrate(pool, createLogger(config.logLevel, process.stderr))
       if (values.json) {

@@ -39,7 +39,7 @@ export type HistoryRow = DeliveryContext & {
   status_code: number | null
   error: string | null
   outcome: AttemptOutcome
-  /** The first bytes of the receiver's answer (up to 4 KB), or null when it sent none. */
+  /** The first bytes of the receiver's answer (up to 4 KB): '' for an empty body, null with no answer. */
   response_excerpt: string | null
 }
 

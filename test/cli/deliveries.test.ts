@@ -134,6 +134,18 @@ describe('deliveries show', () => {
     ])
   })
 
+  it("shows a receiver's control characters as escapes, never raw to the terminal", async () => {
+    // Regression: an answer's escape sequences reached the operator's terminal as they were.
+    const result = await cli('deliveries', 'show', dlv(1))
+    expect(result.out.replaceAll('\n', '')).not.toMatch(/\p{Cc}/u)
+    const rows = result.out.slice(result.out.indexOf('ATTEMPT')).split('\n')
+    expect(rows[1]).toMatch(
+      /retrying\s+http_500: the receiver answered 500\s+\\x1b\]0;title\\x07\\x1b\[2Jgone 😀😀😀$/,
+    )
+    // An empty answer shows as nothing, like no answer.
+    expect(rows[2]).toMatch(/dropped\s+http_500: the receiver answered 500\s+-$/)
+  })
+
   it("shows each attempt's answer on one line, cut short", async () => {
     const result = await cli('deliveries', 'show', dlv(2))
     const rows = result.out.slice(result.out.indexOf('ATTEMPT')).split('\n')

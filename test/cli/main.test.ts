@@ -1,4 +1,7 @@
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { describe, expect, inject, it } from 'vitest'
+import { errorText } from '../../src/errors.ts'
 import { runCli } from '../helpers/cli.ts'
 
 /** The test server, with a database name that does not exist on it. */
@@ -24,16 +27,58 @@ describe('imtegrate-webhooks', () => {
 
   // Regression: each ended in an uncaught pg error and its stack trace.
   it.each([
-    ['no server listening', 'postgres://postgres@127.0.0.1:1/none', /^error: .*\(ECONNREFUSED\)$/],
+    [
+      'no server listening',
+      'postgres://postgres@127.0.0.1:1/none',
+      /^error: cannot use the database: .*ECONNREFUSED 127\.0\.0\.1:1/,
+    ],
+    // localhost may resolve to ::1 and 127.0.0.1: each refusal is named, not an empty aggregate.
+    [
+      'no server at any address of a name',
+      'postgres://postgres@localhost:1/none',
+      /^error: cannot use the database: .*ECONNREFUSED .*127\.0\.0\.1:1/,
+    ],
     [
       'a database that does not exist',
       missingDatabaseUrl(),
-      /^error: database "iw_missing_db" does not exist \(3D000\)$/,
+      /^error: cannot use the database: database "iw_missing_db" does not exist \(3D000\)$/,
+    ],
+    [
+      'TLS the server does not offer',
+      `${missingDatabaseUrl()}?sslmode=verify-full`,
+      /^error: cannot use the database: The server does not support SSL connections$/,
     ],
   ])('says in one line when the database cannot be used: %s', async (_, url, message) => {
     const result = await runCli({ url }, ['endpoints', 'list'])
     expect(result).toMatchObject({ code: 1, out: '' })
     expect(result.err).toMatch(message)
     expect(result.err.split('\n')).toHaveLength(1)
+  })
+
+  it('says in one line when the server closes the connection at once', async () => {
+    const server = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      const result = await runCli({ url: `postgres://postgres@127.0.0.1:${port}/none` }, ['migrate'])
+      expect(result).toMatchObject({ code: 1, out: '' })
+      expect(result.err).toMatch(/^error: cannot use the database: Connection terminated unexpectedly$/)
+    } finally {
+      server.close()
+    }
+  })
+
+  it('names each refusal of an aggregate error, whose own message is empty', () => {
+    // What Node raises when a name resolves to ::1 and 127.0.0.1 and both refuse.
+    const refused = (address: string) =>
+      Object.assign(new Error(`connect ECONNREFUSED ${address}`), { code: 'ECONNREFUSED' })
+    const aggregate = Object.assign(new AggregateError([refused('::1:1'), refused('127.0.0.1:1')], ''), {
+      code: 'ECONNREFUSED',
+    })
+    expect(errorText(aggregate)).toBe('connect ECONNREFUSED ::1:1; connect ECONNREFUSED 127.0.0.1:1')
+    expect(errorText(Object.assign(new Error(''), { code: 'EPIPE' }))).toBe('EPIPE')
+    expect(errorText(Object.assign(new Error('database "x" does not exist'), { code: '3D000' }))).toBe(
+      'database "x" does not exist (3D000)',
+    )
   })
 })

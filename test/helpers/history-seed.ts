@@ -61,7 +61,9 @@ export async function seedHistory(testDb: TestDb): Promise<void> {
     insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
       duration_ms, status_code, error_code, error_message, outcome, response_excerpt)
     select '${PREFIX}' || n, no, replay, org, ep, at, ms, code, err, msg, outcome,
-      case when n = 'd002' and no = 2 then E'{"error": "busy",\n  "retry": "later, please: the queue is full"}' end
+      case when n = 'd002' and no = 2 then E'{"error": "busy",\n  "retry": "later, please: the queue is full"}'
+           when n = 'd001' and no = 1 then E'\x1b]0;title\x07\x1b[2Jgone 😀😀😀'
+           when n = 'd001' and no = 2 then '' end
     from (values
       ('d001', 1, 0, 'org_1', null, pg_temp.today(10), 100, 500, 'http_500', 'the receiver answered 500', 'retrying'),
       ('d001', 2, 0, 'org_1', null, pg_temp.today(11), 100, 500, 'http_500', 'the receiver answered 500', 'dropped'),
