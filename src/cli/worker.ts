@@ -22,6 +22,11 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         'no DATABASE_URL: starting an embedded PostgreSQL under .data/',
       )
       embedded = await startEmbeddedPostgres()
+      if (!embedded.owned) {
+        logger.info(
+          'an embedded PostgreSQL was already running under .data/ (an earlier run, or another worker): using it; it keeps running after this worker stops',
+        )
+      }
     }
     if (config.secretsKey === undefined) {
       logger.warn(

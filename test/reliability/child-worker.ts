@@ -24,11 +24,18 @@ const spawned = new Set<ChildWorker>()
  * `imtegrate-webhooks <args>` in its own process (so it can be SIGKILLed), with exactly `env`
  * (and PATH), in `cwd` if given. Every child is kept for disposeChildren().
  */
-export function spawnCli(args: string[], env: Record<string, string>, cwd?: string): ChildWorker {
+export function spawnCli(
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+  group = false,
+): ChildWorker {
   const child = spawn(process.execPath, [MAIN, ...args], {
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(cwd === undefined ? {} : { cwd }),
+    // A process group of its own, as a shell gives a foreground job: a signal can go to it all.
+    detached: group,
   })
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => {

@@ -1,7 +1,8 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EMBEDDED_PORT } from '../../src/worker/embedded-postgres.ts'
 import { disposeChildren, spawnCli, workerStarted } from './child-worker.ts'
@@ -36,12 +37,29 @@ beforeAll(async () => {
 afterAll(async () => {
   await disposeChildren()
   if (dir) {
+    // The server runs in a session of its own: a failed test must not leave it holding the port.
+    await stopLeftoverServer(join(dir, '.data/postgres'))
     await rm(dir, { recursive: true, force: true })
   }
 })
 
+async function stopLeftoverServer(dataDir: string): Promise<void> {
+  const pid = Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0])
+  if (pid > 0) {
+    try {
+      process.kill(pid, 'SIGQUIT')
+    } catch {
+      // Already gone.
+    }
+    for (let i = 0; i < 100 && (await portOpen()); i++) {
+      await sleep(50)
+    }
+  }
+}
+
 /** `imtegrate-webhooks <args>` in the test's directory, without DATABASE_URL. */
-const run = (args: string[]) => spawnCli(args, { LOG_LEVEL: 'info', WEBHOOK_SHUTDOWN_TIMEOUT: '1s' }, dir)
+const run = (args: string[], group = false) =>
+  spawnCli(args, { LOG_LEVEL: 'info', WEBHOOK_SHUTDOWN_TIMEOUT: '1s' }, dir, group)
 
 async function startStop(): Promise<string> {
   const worker = run(['worker'])
@@ -68,5 +86,32 @@ describe('npm start without DATABASE_URL', () => {
     const second = await startStop()
     expect(second).toContain('starting an embedded PostgreSQL under .data/')
     expect(second).not.toContain('"msg":"migration applied"')
+  }, 240_000)
+
+  it('on Ctrl-C stops gracefully, then its server; a server an earlier run left is used', async () => {
+    // Regression: the server shared the worker's process group, so Ctrl-C shut it down under the
+    // worker's last writes (errors logged, outcomes lost, exit 13); and a server left running by
+    // a worker killed outright made every later start crash with 'undefined'.
+    const worker = run(['worker'], true)
+    await workerStarted(worker, 90_000)
+    process.kill(-(worker.process.pid as number), 'SIGINT')
+    expect(await worker.exited, worker.output()).toBe(0)
+    expect(worker.output()).not.toContain('"level":50')
+    expect(await portOpen()).toBe(false)
+
+    const killed = run(['worker'])
+    await workerStarted(killed, 90_000)
+    killed.process.kill('SIGKILL')
+    await killed.exited
+    expect(await portOpen()).toBe(true)
+    const next = run(['worker'])
+    await workerStarted(next, 90_000)
+    expect(next.output()).toContain('an embedded PostgreSQL was already running under .data/')
+    next.process.kill('SIGTERM')
+    expect(await next.exited, next.output()).toBe(0)
+    // Not its to stop.
+    expect(await portOpen()).toBe(true)
+    await stopLeftoverServer(join(dir, '.data/postgres'))
+    expect(await portOpen()).toBe(false)
   }, 240_000)
 })
