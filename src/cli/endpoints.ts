@@ -14,7 +14,7 @@ import {
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
-import { printSecret } from './secrets.ts'
+import { printSecret, stillSigning } from './secrets.ts'
 
 const usage = `imtegrate-webhooks endpoints <action> [options]
 
@@ -31,9 +31,10 @@ const usage = `imtegrate-webhooks endpoints <action> [options]
       send to EP again; deliveries dropped meanwhile stay dropped until replayed
   delete EP [--json]
       disable EP for good and hide it from list; its delivery history stays
-  rotate-secret EP [--json]
+  rotate-secret EP [--force] [--json]
       give EP a new secret, printed once; the old one keeps signing beside it
-      (webhook-signature) for WEBHOOK_SECRET_ROTATION_GRACE (default 24h)`
+      (webhook-signature) for WEBHOOK_SECRET_ROTATION_GRACE (default 24h). Refused while
+      the secret a rotation replaced still signs, unless --force, which retires it at once`
 
 type Action = (args: string[], io: Io) => Promise<void>
 
@@ -199,13 +200,24 @@ async function deleteAction(args: string[], io: Io): Promise<void> {
 }
 
 async function rotateAction(args: string[], io: Io): Promise<void> {
-  const { id, json } = endpointArg(args)
+  const { values, positionals } = parse(args, { force: { type: 'boolean' }, json: { type: 'boolean' } }, 1)
+  const id = endpointId(positionals)
   const secret = generateSecret()
   await withContext(io, async ({ db, box, config }) => {
     await existing(db, id)
-    if (!(await rotateEndpointSecret(db, id, box.seal(secret), config.rotationGraceMs))) {
+    const rotation = await rotateEndpointSecret(
+      db,
+      id,
+      box.seal(secret),
+      config.rotationGraceMs,
+      values.force,
+    )
+    if (rotation.result === 'missing') {
       throw new CommandError(`endpoint ${id} was deleted meanwhile`)
     }
+    if (rotation.result === 'signing') {
+      throw new CommandError(stillSigning(`endpoint ${id}`, rotation.until))
+    }
   })
-  printSecret(io, json, { id, secret })
+  printSecret(io, values.json === true, { id, secret })
 }

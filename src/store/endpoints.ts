@@ -1,7 +1,8 @@
 import { sql } from 'kysely'
 import { sqlState, WebhookError } from '../errors.ts'
 import type { Db, Trx } from './database.ts'
-import { rotatedSecret } from './secrets.ts'
+import type { Rotation } from './secrets.ts'
+import { previousRetired, refusal, rotatedSecret } from './secrets.ts'
 
 /** An endpoint as operators see it: never its secrets. */
 export type EndpointSummary = {
@@ -155,19 +156,30 @@ export async function enableEndpoint(db: Db, id: string): Promise<boolean> {
 
 /**
  * Replaces an endpoint's secret; the old one keeps signing (beside the new one, in
- * webhook-signature) for `graceMs`. False if the endpoint is deleted or unknown.
+ * webhook-signature) for `graceMs`. `missing` if the endpoint is deleted or unknown; see Rotation.
  */
 export async function rotateEndpointSecret(
   db: Db,
   id: string,
   sealed: string,
   graceMs: number,
-): Promise<boolean> {
+  force = false,
+): Promise<Rotation> {
   const result = await db
     .updateTable('webhooks.endpoints')
     .set({ ...rotatedSecret(sealed, graceMs), updated_at: sql`now()` })
     .where('id', '=', id)
     .where('deleted_at', 'is', null)
+    .where(previousRetired(force))
     .executeTakeFirst()
-  return Number(result.numUpdatedRows) === 1
+  if (Number(result.numUpdatedRows) === 1) {
+    return { result: 'rotated' }
+  }
+  const row = await db
+    .selectFrom('webhooks.endpoints')
+    .select('previous_expires_at')
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()
+  return refusal(row)
 }

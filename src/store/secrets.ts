@@ -24,21 +24,52 @@ export async function createOrgSecret(db: Db, orgId: string, sealed: string): Pr
 }
 
 /**
+ * What a rotation did: `rotated`; `missing` (no such secret); or `signing`: the secret a rotation
+ * replaced still signs until `until`, and rotating again (without `force`) would retire it at
+ * once, breaking every receiver that has not switched yet; it keeps one previous secret only.
+ */
+export type Rotation = { result: 'rotated' } | { result: 'missing' } | { result: 'signing'; until: Date }
+
+/**
  * Replaces an org's render-webhook secret; the old one keeps signing (beside the new one, in
- * webhook-signature) for `graceMs`. False when the org has no secret yet.
+ * webhook-signature) for `graceMs`. See Rotation for when it does not.
  */
 export async function rotateOrgSecret(
   db: Db,
   orgId: string,
   sealed: string,
   graceMs: number,
-): Promise<boolean> {
+  force = false,
+): Promise<Rotation> {
   const result = await db
     .updateTable('webhooks.org_secrets')
     .set({ ...rotatedSecret(sealed, graceMs), rotated_at: sql`now()` })
     .where('org_id', '=', orgId)
+    .where(previousRetired(force))
     .executeTakeFirst()
-  return Number(result.numUpdatedRows) === 1
+  if (Number(result.numUpdatedRows) === 1) {
+    return { result: 'rotated' }
+  }
+  const row = await db
+    .selectFrom('webhooks.org_secrets')
+    .select('previous_expires_at')
+    .where('org_id', '=', orgId)
+    .executeTakeFirst()
+  return refusal(row)
+}
+
+/** Rows whose previous secret no longer signs (or any row, with `force`). */
+export function previousRetired(force: boolean) {
+  return sql<boolean>`(${force} or previous_expires_at is null or previous_expires_at <= now())`
+}
+
+/** Why a rotation matched no row: the row is missing, or its previous secret still signs. */
+export function refusal(row: { previous_expires_at: Date | null } | undefined): Rotation {
+  if (row === undefined) {
+    return { result: 'missing' }
+  }
+  // Expired between the two statements: a second try rotates.
+  return { result: 'signing', until: row.previous_expires_at ?? new Date() }
 }
 
 /**

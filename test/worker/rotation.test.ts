@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import { describe, expect, it, vi } from 'vitest'
 import { recordRenderStatus } from '../../src/outbox/record.ts'
-import { runCliJson } from '../helpers/cli.ts'
+import type { CliResult } from '../helpers/cli.ts'
+import { runCli, runCliJson } from '../helpers/cli.ts'
 import type { Received } from '../helpers/receiver.ts'
 import { useDeliveryStack } from '../helpers/stack.ts'
 
@@ -30,7 +31,9 @@ type Destination = {
   /** Makes the destination; returns its first secret. */
   create(): Promise<string>
   /** Rotates its secret with the given grace; returns the new one. */
-  rotate(grace: string): Promise<string>
+  rotate(grace: string, force?: boolean): Promise<string>
+  /** Rotates while the previous secret still signs, without --force: the CLI's answer. */
+  rotateRefused(): Promise<CliResult>
   /** Records an event for it and waits until it arrived. */
   send(): Promise<Received>
 }
@@ -54,10 +57,16 @@ function destination(org: string, path: string, orgWide: boolean): Destination {
       }
       return (await runCliJson<{ secret: string }>(stack.testDb, ['secrets', 'create', '--org', org])).secret
     },
-    async rotate(grace) {
+    async rotate(grace, force = false) {
       const argv = orgWide ? ['endpoints', 'rotate-secret', endpointId] : ['secrets', 'rotate', '--org', org]
       const env = { WEBHOOK_SECRET_ROTATION_GRACE: grace }
-      return (await runCliJson<{ secret: string }>(stack.testDb, argv, env)).secret
+      return (
+        await runCliJson<{ secret: string }>(stack.testDb, [...argv, ...(force ? ['--force'] : [])], env)
+      ).secret
+    },
+    rotateRefused() {
+      const argv = orgWide ? ['endpoints', 'rotate-secret', endpointId] : ['secrets', 'rotate', '--org', org]
+      return runCli(stack.testDb, argv)
     },
     async send() {
       const renderId = `img_rot_${++seq}`
@@ -106,8 +115,17 @@ describe.each([
     expect(standardVerifies(during, oldSecret)).toBe(true)
     expect(String(during.headers['webhook-signature']).split(' ')).toHaveLength(2)
 
-    // Rotating again with no grace retires the secret it replaces at once.
-    const newest = await dest.rotate('0s')
+    // Regression: rotating again inside the grace retired the first secret at once, silently,
+    // failing receivers still on it. It is refused, naming until when, and sends nothing new.
+    const refused = await dest.rotateRefused()
+    expect(refused.code).toBe(1)
+    expect(refused.err).toMatch(/still signs until \d{4}-.*Wait until then, or pass --force$/)
+    const still = await dest.send()
+    expect(standardVerifies(still, oldSecret)).toBe(true)
+    expect(imtegrateVerifies(still, newSecret)).toBe(true)
+
+    // With --force, and no grace, it retires the secret it replaces at once.
+    const newest = await dest.rotate('0s', true)
     const after = await dest.send()
     expect(imtegrateVerifies(after, newest)).toBe(true)
     expect(standardVerifies(after, newest)).toBe(true)
