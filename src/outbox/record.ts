@@ -14,6 +14,7 @@ export type RenderStatusChange = {
   status: RenderStatus
   templateId?: string | null
   resultUrl?: string | null
+  /** Rounded to whole milliseconds (a difference of performance.now() readings will do). */
   durationMs?: number | null
   /** The render's own destination, signed with the org's render-webhook secret. */
   webhookUrl?: string | null
@@ -46,12 +47,16 @@ export async function recordRenderStatus<DB>(
     change.status,
     change.templateId ?? null,
     change.resultUrl ?? null,
-    change.durationMs ?? null,
+    wholeMilliseconds(change.durationMs),
     change.webhookUrl ?? null,
     change.collectionId ?? null,
     change.error ? JSON.stringify(change.error) : null,
   ] as const
   if (trx instanceof Kysely) {
+    // The type refuses a plain Kysely; this refuses one passed anyway (from JavaScript, or cast).
+    if (!trx.isTransaction) {
+      throw notInTransaction()
+    }
     const result = await sql<{ event_id: string | null }>`select webhooks.record_render_status(
       org_id => ${args[0]}, render_id => ${args[1]}, kind => ${args[2]}, status => ${args[3]},
       template_id => ${args[4]}, result_url => ${args[5]}, duration_ms => ${args[6]}::integer,
@@ -79,6 +84,25 @@ export async function recordRenderStatus<DB>(
     throw notInTransaction()
   }
   return row.event_id
+}
+
+/**
+ * The duration as the SQL function's integer. Not finite or beyond its range is refused here,
+ * before anything is sent, so the caller's transaction is not aborted for it; a negative one is
+ * the SQL function's to refuse (22023, naming duration_ms), like every other bad argument.
+ */
+function wholeMilliseconds(durationMs: number | null | undefined): number | null {
+  if (durationMs === null || durationMs === undefined) {
+    return null
+  }
+  const ms = Math.round(durationMs)
+  if (!Number.isFinite(ms) || Math.abs(ms) > 2_147_483_647) {
+    throw new WebhookError(
+      'INVALID_ARGUMENT',
+      `durationMs must be a finite number of milliseconds up to 2147483647, got ${durationMs}`,
+    )
+  }
+  return ms
 }
 
 function notInTransaction(): WebhookError {

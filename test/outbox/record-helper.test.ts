@@ -116,6 +116,34 @@ describe('recordRenderStatus', () => {
     expect(await eventCount('vid_marked_session')).toBe(0)
   })
 
+  // Regression: 3210.5 raised 22P02 and 2**31 raised 22003, naming no argument and aborting the
+  // caller's transaction; a duration from performance.now() arithmetic is rarely whole.
+  it('rounds a fractional durationMs to whole milliseconds', async () => {
+    await testDb.db
+      .transaction()
+      .execute((trx) => recordRenderStatus(trx, { ...change('vid_frac'), durationMs: 3210.5 }))
+    const { rows } = await sql<{ duration: number }>`
+      select (data->>'duration_ms')::int as duration from webhooks.events where subject_id = 'vid_frac'`.execute(
+      testDb.db,
+    )
+    expect(rows).toEqual([{ duration: 3211 }])
+  })
+
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31])(
+    'refuses durationMs %s before sending anything, leaving the transaction usable',
+    async (durationMs) => {
+      const used = await testDb.db.transaction().execute(async (trx) => {
+        await expect(recordRenderStatus(trx, { ...change('vid_bad'), durationMs })).rejects.toMatchObject({
+          code: 'INVALID_ARGUMENT',
+          message: expect.stringMatching(/^durationMs must be a finite number of milliseconds/),
+        })
+        return (await sql<{ one: number }>`select 1 as one`.execute(trx)).rows[0]?.one
+      })
+      expect(used).toBe(1)
+      expect(await eventCount('vid_bad')).toBe(0)
+    },
+  )
+
   it('passes the render error through to the failed event', async () => {
     const id = await testDb.db.transaction().execute((trx) =>
       recordRenderStatus(trx, {
@@ -140,6 +168,13 @@ describe('recordRenderStatus', () => {
         error: { code: 'font_missing', message: 'Font "Inter" is not installed' },
       },
     })
+  })
+
+  it('refuses a plain Kysely passed anyway (cast, or from JavaScript) and writes nothing', async () => {
+    await expect(recordRenderStatus(testDb.db as never, change('vid_plain'))).rejects.toMatchObject({
+      code: 'NOT_IN_TRANSACTION',
+    })
+    expect(await eventCount('vid_plain')).toBe(0)
   })
 
   it('is a type error with a Kysely that is not a transaction (checked by tsc)', () => {
