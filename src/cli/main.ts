@@ -68,7 +68,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     // The network or the database gone, refusing or shutting down: one line an operator can act
     // on. Anything else is a bug, and its stack helps to report it.
     if (isOperational(error)) {
-      io.err(`error: ${errorText(error)}`)
+      io.err(`error: ${errorText(error)}${hint(error)}`)
       return 1
     }
     throw error
@@ -76,19 +76,24 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 }
 
 /**
- * A failure of the environment, not of this program: a system error (ECONNREFUSED, ENOTFOUND,
- * ECONNRESET…) or a SQLSTATE of class 08 (connection), 28 (authorization), 3D (no such
- * database), 53 (resources) or 57 (operator intervention, a shutdown).
+ * An answer of the environment, not a fault of this program: a system error (ECONNREFUSED,
+ * ENOTFOUND, ECONNRESET…) or PostgreSQL's refusal (any SQLSTATE: no such database or table, a
+ * read-only standby, a permission, a shutdown). A JavaScript error with no code is a bug.
  */
 function isOperational(error: unknown): boolean {
   if (error instanceof AggregateError) {
     return error.errors.length > 0 && error.errors.every(isOperational)
   }
   const code = (error as { code?: unknown } | null)?.code
-  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
-    return true
-  }
-  return ['08', '28', '3D', '53', '57'].includes(sqlState(error)?.slice(0, 2) ?? '')
+  return (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) || sqlState(error) !== undefined
+}
+
+/** What an operator can do about a few PostgreSQL refusals. */
+function hint(error: unknown): string {
+  const state = sqlState(error)
+  return state === '42P01' || state === '3F000'
+    ? ' (is the database migrated? run `imtegrate-webhooks migrate`)'
+    : ''
 }
 
 if (import.meta.main) {

@@ -21,7 +21,9 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         { dataDir: '.data/postgres' },
         'no DATABASE_URL: starting an embedded PostgreSQL under .data/',
       )
-      embedded = await startEmbeddedPostgres()
+      embedded = await startEmbeddedPostgres().catch((error: unknown) => {
+        throw new CommandError(coerceError(error).message, { cause: error })
+      })
       if (!embedded.owned) {
         logger.info(
           'an embedded PostgreSQL was already running under .data/ (an earlier run, or another worker): using it; it keeps running after this worker stops',

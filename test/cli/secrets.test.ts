@@ -61,6 +61,17 @@ describe('secrets rotate', () => {
     expect(graceMs).toBeLessThanOrEqual(24 * 3_600_000)
   })
 
+  it('with no grace keeps no old secret (after a lost key it could not be read)', async () => {
+    // Regression: the old secret stayed stored with an expiry of now, and after a lost key
+    // \`secrets reencrypt\` failed on it for ever.
+    expect((await runCli(testDb, ['secrets', 'create', '--org', 'org_nograce'])).code).toBe(0)
+    const rotated = await runCli(testDb, ['secrets', 'rotate', '--org', 'org_nograce'], {
+      WEBHOOK_SECRET_ROTATION_GRACE: '0s',
+    })
+    expect(rotated.code).toBe(0)
+    expect(await stored('org_nograce')).toMatchObject({ previous_secret: null, previous_expires_at: null })
+  })
+
   it('refuses an org without a secret (exit 1)', async () => {
     const result = await runCli(testDb, ['secrets', 'rotate', '--org', 'org_none'])
     expect(result.code).toBe(1)

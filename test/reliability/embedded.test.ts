@@ -1,5 +1,5 @@
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -114,4 +114,41 @@ describe('npm start without DATABASE_URL', () => {
     await stopLeftoverServer(join(dir, '.data/postgres'))
     expect(await portOpen()).toBe(false)
   }, 240_000)
+
+  // Regression: a postmaster.pid left by a crash, whose pid a process of another user now has
+  // (as after a reboot), was taken for a running server, and the worker died on connecting.
+  it.skipIf(process.getuid?.() !== 0)(
+    'starts past a postmaster.pid whose pid is another process now (as root: the server runs as postgres)',
+    async () => {
+      expect(await portOpen()).toBe(false)
+      await writeFile(join(dir, '.data/postgres/postmaster.pid'), `${process.pid}\n${dir}\n`)
+      const worker = run(['worker'])
+      await workerStarted(worker, 90_000)
+      expect(worker.output()).not.toContain('already running')
+      worker.process.kill('SIGTERM')
+      expect(await worker.exited, worker.output()).toBe(0)
+      expect(await portOpen()).toBe(false)
+    },
+    120_000,
+  )
+
+  it('says in one line why its server cannot start', async () => {
+    // Regression: a failed start crashed with an uncaught 'undefined', later with a stack trace
+    // quoting log lines that left the reason out.
+    const squatter = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => squatter.listen(EMBEDDED_PORT, '127.0.0.1', resolve))
+    try {
+      const worker = run(['worker'])
+      expect(await worker.exited).toBe(1)
+      const errors = worker
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('error: '))
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toMatch(/^error: the embedded PostgreSQL did not start: .*could not bind/)
+      expect(worker.output()).not.toMatch(/^\s+at /m)
+    } finally {
+      squatter.close()
+    }
+  }, 120_000)
 })
