@@ -2,6 +2,7 @@ import { loadConfig } from '../config.ts'
 import { coerceError } from '../errors.ts'
 import { createLogger } from '../logger.ts'
 import { startEmbeddedPostgres } from '../worker/embedded-postgres.ts'
+import type { WorkerHandle } from '../worker/runner.ts'
 import { startWorker } from '../worker/runner.ts'
 import type { Command } from './io.ts'
 import { CommandError, parse } from './io.ts'
@@ -15,6 +16,23 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
     parse(args, {})
     const config = loadConfig(io.env)
     const logger = createLogger(config.logLevel)
+    // Listening from the start: a signal during start-up (while PostgreSQL or the worker starts)
+    // stops the worker as soon as it runs, instead of killing the process mid-way.
+    let worker: WorkerHandle | undefined
+    let stopping = false
+    let signals = 0
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting now')
+        process.exit(1)
+      }
+      logger.info({ signal }, 'stopping gracefully')
+      stopping = true
+      void worker?.stop()
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
     let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined
     if (config.databaseUrl === undefined) {
       logger.info(
@@ -41,22 +59,18 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         'WEBHOOK_LEASE_MARGIN is not longer than DATABASE_QUERY_TIMEOUT: an outcome write that slow outlasts its lease, and another worker sends the delivery again',
       )
     }
-    const worker = await startWorker(
-      { ...config, databaseUrl: config.databaseUrl ?? (embedded?.url as string) },
-      logger,
-    )
-    let signals = 0
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++
-      if (signals > 1) {
-        logger.warn({ signal }, 'second signal: exiting now')
-        process.exit(1)
-      }
-      logger.info({ signal }, 'stopping gracefully')
+    try {
+      worker = await startWorker(
+        { ...config, databaseUrl: config.databaseUrl ?? (embedded?.url as string) },
+        logger,
+      )
+    } catch (error) {
+      await embedded?.stop()
+      throw error
+    }
+    if (stopping) {
       void worker.stop()
     }
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
     try {
       await worker.done
     } catch (error) {

@@ -45,7 +45,8 @@ afterAll(async () => {
 
 async function stopLeftoverServer(dataDir: string): Promise<void> {
   const pid = Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0])
-  if (pid > 0) {
+  // Only a running server's pid: the stale-pid test writes this process's own pid there.
+  if (pid > 0 && pid !== process.pid && (await portOpen())) {
     try {
       process.kill(pid, 'SIGQUIT')
     } catch {
@@ -120,6 +121,7 @@ describe('npm start without DATABASE_URL', () => {
   it.skipIf(process.getuid?.() !== 0)(
     'starts past a postmaster.pid whose pid is another process now (as root: the server runs as postgres)',
     async () => {
+      await stopLeftoverServer(join(dir, '.data/postgres'))
       expect(await portOpen()).toBe(false)
       await writeFile(join(dir, '.data/postgres/postmaster.pid'), `${process.pid}\n${dir}\n`)
       const worker = run(['worker'])
@@ -135,6 +137,7 @@ describe('npm start without DATABASE_URL', () => {
   it('says in one line why its server cannot start', async () => {
     // Regression: a failed start crashed with an uncaught 'undefined', later with a stack trace
     // quoting log lines that left the reason out.
+    await stopLeftoverServer(join(dir, '.data/postgres'))
     const squatter = createServer((socket) => socket.destroy())
     await new Promise<void>((resolve) => squatter.listen(EMBEDDED_PORT, '127.0.0.1', resolve))
     try {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadConfig } from '../../src/config.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
@@ -32,6 +32,16 @@ describe('starting a worker', () => {
     const lines = (await startAndStop({})).split('\n').filter((line) => line.includes(WARNING))
     expect(lines).toHaveLength(1)
     expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ level: 40, msg: WARNING })
+  })
+
+  it('stops gracefully on a SIGTERM that arrives while it is still starting', async () => {
+    // Regression: the handlers were installed once the worker ran, so a SIGTERM during start-up
+    // killed the process mid-way (and, with the embedded database, left its server running).
+    const worker = spawnWorker(testDb, {})
+    await vi.waitFor(() => expect(worker.output()).toContain(WARNING), { timeout: 20_000, interval: 5 })
+    worker.process.kill('SIGTERM')
+    expect(await worker.exited, worker.output()).toBe(0)
+    expect(worker.output()).toContain('"msg":"worker stopped"')
   })
 
   it('with WEBHOOK_SECRETS_KEY does not warn', async () => {
