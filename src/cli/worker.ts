@@ -40,7 +40,10 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         'no DATABASE_URL: starting an embedded PostgreSQL under .data/',
       )
       embedded = await startEmbeddedPostgres().catch((error: unknown) => {
-        throw new CommandError(coerceError(error).message, { cause: error })
+        process.off('SIGTERM', onSignal)
+        process.off('SIGINT', onSignal)
+        // One line: initdb's and pg_ctl's own messages span several.
+        throw new CommandError(coerceError(error).message.replace(/\s*\n\s*/g, ' '), { cause: error })
       })
       if (!embedded.owned) {
         logger.info(
@@ -65,6 +68,9 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         logger,
       )
     } catch (error) {
+      // Nothing is left to stop: the handlers go, so that nothing holds the process up.
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
       await embedded?.stop()
       throw error
     }

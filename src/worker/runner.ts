@@ -37,10 +37,19 @@ export type WorkerHandle = {
 export async function startWorker(
   config: Config & { databaseUrl: string },
   logger: Logger,
-  pool: pg.Pool = createPool(config.databaseUrl, config.poolSize, logger),
+  givenPool?: pg.Pool,
 ): Promise<WorkerHandle> {
+  const pool = givenPool ?? createPool(config.databaseUrl, config.poolSize, logger)
+  // A start that fails part-way leaves nothing running (a pool, graphile-worker, a LISTEN) that
+  // would keep the process alive after its error was reported.
+  const endPool = () => (givenPool === undefined ? pool.end().catch(() => undefined) : undefined)
   const db = createDb(pool, config.queryTimeoutMs)
-  await migrate(pool, logger)
+  try {
+    await migrate(pool, logger)
+  } catch (error) {
+    await endPool()
+    throw error
+  }
 
   let poolId: string | undefined
   const events: WorkerEvents = new EventEmitter()
@@ -48,38 +57,54 @@ export async function startWorker(
     poolId = workerPool.id
   })
   let dispatcher: Dispatcher | undefined
-  const runner = await run({
-    pgPool: pool,
-    concurrency: 2,
-    noHandleSignals: true,
-    logger: workerLogger(logger),
-    events,
-    taskList: {
-      reconcile: reconcileTask(db, logger, () => dispatcher?.kick()),
-      // Deleting a batch of a large history may take longer than a delivery statement, but a
-      // prune stalled on a silent connection must not hold its row locks for ever either.
-      ...(config.retentionMs === undefined
-        ? {}
-        : {
-            prune: pruneTask(
-              createDb(pool, PRUNE_DEADLINE_FACTOR * config.queryTimeoutMs),
-              logger,
-              config.retentionMs,
-            ),
-          }),
-    },
-    crontab: [
-      '* * * * * reconcile ?max=3',
-      ...(config.retentionMs === undefined ? [] : [PRUNE_CRONTAB]),
-    ].join('\n'),
-    // Completion must be awaited at shutdown, or the last job stays locked for 4 hours.
-    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
-  })
+  let runner: Awaited<ReturnType<typeof run>>
+  try {
+    runner = await run({
+      pgPool: pool,
+      concurrency: 2,
+      noHandleSignals: true,
+      logger: workerLogger(logger),
+      events,
+      taskList: {
+        reconcile: reconcileTask(db, logger, () => dispatcher?.kick()),
+        // Deleting a batch of a large history may take longer than a delivery statement, but a
+        // prune stalled on a silent connection must not hold its row locks for ever either.
+        ...(config.retentionMs === undefined
+          ? {}
+          : {
+              prune: pruneTask(
+                createDb(pool, PRUNE_DEADLINE_FACTOR * config.queryTimeoutMs),
+                logger,
+                config.retentionMs,
+              ),
+            }),
+      },
+      crontab: [
+        '* * * * * reconcile ?max=3',
+        ...(config.retentionMs === undefined ? [] : [PRUNE_CRONTAB]),
+      ].join('\n'),
+      // Completion must be awaited at shutdown, or the last job stays locked for 4 hours.
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    })
+  } catch (error) {
+    await endPool()
+    throw error
+  }
+  const started = runner
+  const abandon = async (error: unknown): Promise<never> => {
+    await started.stop().catch(() => undefined)
+    await endPool()
+    throw error
+  }
   if (poolId === undefined) {
-    throw new Error('graphile-worker started without announcing its pool id')
+    return abandon(new Error('graphile-worker started without announcing its pool id'))
   }
   const id = poolId
-  await registerPool(db, id)
+  try {
+    await registerPool(db, id)
+  } catch (error) {
+    return abandon(error)
+  }
 
   const http = createHttpClient({
     timeoutMs: config.requestTimeoutMs,

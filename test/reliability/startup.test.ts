@@ -44,6 +44,25 @@ describe('starting a worker', () => {
     expect(worker.output()).toContain('"msg":"worker stopped"')
   })
 
+  it('exits 1 when its start fails after graphile-worker started, leaving nothing running', async () => {
+    // Regression: registering the pool failed after graphile-worker and the pool were up; they
+    // were left running, so the process never exited (and one SIGTERM did not end it).
+    await testDb.pool.query(`
+      create function public.refuse_pool() returns trigger language plpgsql as $$
+      begin raise exception 'registration refused'; end $$;
+      create trigger refuse_pool before insert on webhooks.worker_pools
+        for each row execute function public.refuse_pool()`)
+    try {
+      const worker = spawnWorker(testDb, {})
+      expect(await worker.exited, worker.output()).toBe(1)
+      expect(worker.output()).toMatch(/^error: registration refused \(P0001\)$/m)
+    } finally {
+      await testDb.pool.query(
+        `drop trigger refuse_pool on webhooks.worker_pools; drop function public.refuse_pool()`,
+      )
+    }
+  }, 30_000)
+
   it('with WEBHOOK_SECRETS_KEY does not warn', async () => {
     expect(await startAndStop({ WEBHOOK_SECRETS_KEY: KEY })).not.toContain(WARNING)
   })
