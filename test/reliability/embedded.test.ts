@@ -1,9 +1,9 @@
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { EMBEDDED_PORT } from '../../src/worker/embedded-postgres.ts'
 import { disposeChildren, spawnCli, workerStarted } from './child-worker.ts'
 
@@ -153,5 +153,33 @@ describe('npm start without DATABASE_URL', () => {
     } finally {
       squatter.close()
     }
+  }, 120_000)
+
+  it('starts over when .data/postgres is not a cluster (initdb was cut short)', async () => {
+    // Regression: initdb interrupted leaves the directory empty; every later start then failed
+    // with 'not a database cluster directory' until someone deleted it.
+    await stopLeftoverServer(join(dir, '.data/postgres'))
+    await rm(join(dir, '.data/postgres'), { recursive: true, force: true })
+    await mkdir(join(dir, '.data/postgres'), { recursive: true })
+    const worker = run(['worker'])
+    await workerStarted(worker, 90_000)
+    worker.process.kill('SIGTERM')
+    expect(await worker.exited, worker.output()).toBe(0)
+    expect(await portOpen()).toBe(false)
+  }, 120_000)
+
+  it('on Ctrl-C while its server is starting, stops gracefully with it', async () => {
+    // Regression: pg_ctl and the server it was starting shared the worker's process group, so
+    // Ctrl-C then shut the server down and the worker failed with 'did not start' (exit 1).
+    await stopLeftoverServer(join(dir, '.data/postgres'))
+    const worker = run(['worker'], true)
+    await vi.waitFor(() => expect(worker.output()).toContain('starting an embedded PostgreSQL'), {
+      timeout: 20_000,
+      interval: 2,
+    })
+    process.kill(-(worker.process.pid as number), 'SIGINT')
+    expect(await worker.exited, worker.output()).toBe(0)
+    expect(worker.output()).toContain('"msg":"worker stopped"')
+    expect(await portOpen()).toBe(false)
   }, 120_000)
 })
