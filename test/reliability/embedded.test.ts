@@ -3,6 +3,7 @@ import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { EMBEDDED_PORT } from '../../src/worker/embedded-postgres.ts'
 import { disposeChildren, spawnCli, workerStarted } from './child-worker.ts'
@@ -180,6 +181,39 @@ describe('npm start without DATABASE_URL', () => {
     process.kill(-(worker.process.pid as number), 'SIGINT')
     expect(await worker.exited, worker.output()).toBe(0)
     expect(worker.output()).toContain('"msg":"worker stopped"')
+    expect(await portOpen()).toBe(false)
+  }, 120_000)
+
+  it('stops the server it started when its start then fails, and says what to do', async () => {
+    // Regression: a failure after pg_ctl had started the server (here: a cluster whose first
+    // start was killed, missing its postgres database) left that server running, owned by no one.
+    await stopLeftoverServer(join(dir, '.data/postgres'))
+    const first = run(['worker'])
+    await workerStarted(first, 90_000)
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: EMBEDDED_PORT,
+      user: 'postgres',
+      password: 'postgres',
+      database: 'imtegrate_webhooks',
+    })
+    await client.connect()
+    await client.query('drop database postgres')
+    await client.end()
+    first.process.kill('SIGTERM')
+    expect(await first.exited, first.output()).toBe(0)
+
+    const second = run(['worker'])
+    expect(await second.exited).toBe(1)
+    const errors = second
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('error: '))
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /^error: the embedded PostgreSQL started, but its database could not be made \(database "postgres" does not exist \(3D000\)\); .*remove \.data\/postgres to start over$/,
+      ),
+    ])
     expect(await portOpen()).toBe(false)
   }, 120_000)
 })
