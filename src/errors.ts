@@ -23,6 +23,16 @@ export function coerceError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(String(thrown), { cause: thrown })
 }
 
+/**
+ * A PostgreSQL argument error (22023, raised by the webhooks schema's checks, naming the
+ * argument) as INVALID_ARGUMENT; anything else as it was. For `catch (e) { throw … }`.
+ */
+export function asInvalidArgument(thrown: unknown): unknown {
+  return sqlState(thrown) === '22023'
+    ? new WebhookError('INVALID_ARGUMENT', (thrown as Error).message, { cause: thrown })
+    : thrown
+}
+
 /** The SQLSTATE of a PostgreSQL error, if it is one. */
 export function sqlState(thrown: unknown): string | undefined {
   const code = (thrown as { code?: unknown } | null)?.code

@@ -1,5 +1,4 @@
 import { generateSecret } from '../delivery/sign.ts'
-import { WebhookError } from '../errors.ts'
 import type { Db } from '../store/database.ts'
 import type { EndpointSummary } from '../store/endpoints.ts'
 import {
@@ -13,7 +12,7 @@ import {
 } from '../store/endpoints.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
-import { CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
+import { asUsageError, CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
 import { printSecret, stillSigning } from './secrets.ts'
 
 const usage = `imtegrate-webhooks endpoints <action> [options]
@@ -97,10 +96,7 @@ async function createAction(args: string[], io: Io): Promise<void> {
         description: values.description ?? null,
       })
     } catch (error) {
-      if (error instanceof WebhookError && error.code === 'INVALID_ARGUMENT') {
-        throw new UsageError(error.message, { cause: error })
-      }
-      throw error
+      throw asUsageError(error)
     }
   })
   if (values.json === true) {

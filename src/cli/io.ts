@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util'
 import { parseArgs } from 'node:util'
+import { WebhookError } from '../errors.ts'
 
 /** Where a command writes, and the environment it reads; tests pass their own. */
 export type Io = {
@@ -19,6 +20,16 @@ export const processIo: Io = {
 /** Bad arguments: the command prints its usage and exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/**
+ * INVALID_ARGUMENT (an argument the database's checks refused) as a usage error: the command
+ * prints it with its usage and exits 2. Anything else as it was. For `catch (e) { throw … }`.
+ */
+export function asUsageError(thrown: unknown): unknown {
+  return thrown instanceof WebhookError && thrown.code === 'INVALID_ARGUMENT'
+    ? new UsageError(thrown.message, { cause: thrown })
+    : thrown
 }
 
 /** A known failure (unknown id, nothing to do): the message is printed, exit 1. */

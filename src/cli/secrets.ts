@@ -1,9 +1,8 @@
 import { generateSecret } from '../delivery/sign.ts'
-import { WebhookError } from '../errors.ts'
 import { createOrgSecret, rotateOrgSecret } from '../store/secrets.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
-import { CommandError, parse, printJson, required, UsageError } from './io.ts'
+import { asUsageError, CommandError, parse, printJson, required, UsageError } from './io.ts'
 import { reencryptCommand } from './secrets-reencrypt.ts'
 
 const usage = `imtegrate-webhooks secrets <create|rotate> --org ORG [--force] [--json]
@@ -39,15 +38,9 @@ export const secretsCommand: Command = {
     const secret = generateSecret()
     await withContext(io, async ({ db, box, config }) => {
       if (action === 'create') {
-        let created: boolean
-        try {
-          created = await createOrgSecret(db, orgId, box.seal(secret))
-        } catch (error) {
-          if (error instanceof WebhookError && error.code === 'INVALID_ARGUMENT') {
-            throw new UsageError(error.message, { cause: error })
-          }
-          throw error
-        }
+        const created = await createOrgSecret(db, orgId, box.seal(secret)).catch((error: unknown) => {
+          throw asUsageError(error)
+        })
         if (!created) {
           throw new CommandError(`org ${orgId} already has a secret; use \`secrets rotate --org ${orgId}\``)
         }

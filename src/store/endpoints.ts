@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { sqlState, WebhookError } from '../errors.ts'
+import { asInvalidArgument } from '../errors.ts'
 import type { Db, Trx } from './database.ts'
 import type { Rotation } from './secrets.ts'
 import { previousRetired, refusal, rotatedSecret } from './secrets.ts'
@@ -46,10 +46,7 @@ export async function createEndpoint(db: Db, endpoint: NewEndpoint): Promise<str
     }
     return id
   } catch (error) {
-    if (sqlState(error) === '22023') {
-      throw new WebhookError('INVALID_ARGUMENT', (error as Error).message, { cause: error })
-    }
-    throw error
+    throw asInvalidArgument(error)
   }
 }
 

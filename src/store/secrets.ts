@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { sqlState, WebhookError } from '../errors.ts'
+import { asInvalidArgument } from '../errors.ts'
 import type { Db } from './database.ts'
 
 /**
@@ -10,10 +10,7 @@ export async function createOrgSecret(db: Db, orgId: string, sealed: string): Pr
   try {
     await sql`select webhooks.check_id('org_id', ${orgId})`.execute(db)
   } catch (error) {
-    if (sqlState(error) === '22023') {
-      throw new WebhookError('INVALID_ARGUMENT', (error as Error).message, { cause: error })
-    }
-    throw error
+    throw asInvalidArgument(error)
   }
   const result = await db
     .insertInto('webhooks.org_secrets')
