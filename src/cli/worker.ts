@@ -33,6 +33,11 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
+    // A start that fails leaves nothing to stop: the handlers go, so nothing holds the process up.
+    const unlisten = () => {
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
+    }
     let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined
     if (config.databaseUrl === undefined) {
       logger.info(
@@ -40,8 +45,7 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         'no DATABASE_URL: starting an embedded PostgreSQL under .data/',
       )
       embedded = await startEmbeddedPostgres().catch((error: unknown) => {
-        process.off('SIGTERM', onSignal)
-        process.off('SIGINT', onSignal)
+        unlisten()
         // One line: initdb's and pg_ctl's own messages span several.
         throw new CommandError(coerceError(error).message.replace(/\s*\n\s*/g, ' '), { cause: error })
       })
@@ -68,9 +72,7 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         logger,
       )
     } catch (error) {
-      // Nothing is left to stop: the handlers go, so that nothing holds the process up.
-      process.off('SIGTERM', onSignal)
-      process.off('SIGINT', onSignal)
+      unlisten()
       await embedded?.stop()
       throw error
     }

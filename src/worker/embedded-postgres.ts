@@ -98,7 +98,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
       }
       await delay(250)
     }
-    const stderr = (error as Error).message.trim().replace(/\s*\n\s*/g, ' ')
+    const stderr = (error as Error).message.trim()
     throw new Error(
       `the embedded PostgreSQL did not start: ${stderr ? `${stderr} | ` : ''}${await logReasons(logStart)}`,
       {
