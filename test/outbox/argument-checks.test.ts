@@ -147,7 +147,7 @@ describe('the quick argument check', () => {
       ]
       let valid: boolean
       try {
-        const { rows } = await testDb.pool.query<{ valid: boolean }>(
+        const { rows } = await client.query<{ valid: boolean }>(
           `select webhooks.render_arguments_valid(${ARGS}) as valid`,
           values,
         )
@@ -157,12 +157,10 @@ describe('the quick argument check', () => {
         tally.unreachable++
         return
       }
-      const raised = await testDb.pool
-        .query(`select webhooks.explain_render_arguments(${ARGS})`, values)
-        .then(
-          () => undefined,
-          (e: unknown) => asSqlError(e),
-        )
+      const raised = await client.query(`select webhooks.explain_render_arguments(${ARGS})`, values).then(
+        () => undefined,
+        (e: unknown) => asSqlError(e),
+      )
       expect(raised?.code, `${JSON.stringify(values).slice(0, 300)}: ${raised?.message}`).toBe(
         valid ? 'XX000' : '22023',
       )
@@ -172,7 +170,13 @@ describe('the quick argument check', () => {
       { arbitrary: renderCall, weight: 1 },
       { arbitrary: edgeCall, weight: 3 },
     ) as fc.Arbitrary<RenderArgs>
-    await fc.assert(fc.asyncProperty(call, agree), { numRuns: 1_000, seed: 20261129 })
+    // One connection for every call: pg's pool destroys a client whose query failed.
+    const client = await testDb.pool.connect()
+    try {
+      await fc.assert(fc.asyncProperty(call, agree), { numRuns: 1_000, seed: 20261129 })
+    } finally {
+      client.release()
+    }
     // Both answers were exercised, many times each.
     expect(tally.valid).toBeGreaterThan(100)
     expect(tally.invalid).toBeGreaterThan(100)
