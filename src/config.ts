@@ -1,55 +1,83 @@
 import { z } from 'zod'
 import { parseCidr } from './delivery/address-guard.ts'
-import { parseDuration, parseDurationList } from './duration.ts'
+import { formatDuration, parseDuration, parseDurationList } from './duration.ts'
 import { WebhookError } from './errors.ts'
+import { shown } from './text.ts'
 
-const duration = (min: number, max: number) =>
-  z.string().transform((text, ctx) => {
+/**
+ * A variable's parser: returns its value or throws an Error whose message says what is wrong.
+ * Each variable thus yields exactly one problem, so each bad variable is one line.
+ */
+const checked = <T>(parse: (text: string) => T) =>
+  z.string().transform((text, ctx): T => {
     try {
-      const ms = parseDuration(text)
-      if (ms < min || ms > max) {
-        ctx.addIssue({ code: 'custom', message: `must be between ${min}ms and ${max}ms, got ${text}` })
-        return z.NEVER
-      }
-      return ms
+      return parse(text)
     } catch (error) {
       ctx.addIssue({ code: 'custom', message: (error as Error).message })
       return z.NEVER
     }
   })
 
-const schedule = z.string().transform((text, ctx) => {
-  try {
-    const steps = parseDurationList(text)
-    if (steps.length > 20 || steps.some((ms) => ms <= 0)) {
-      ctx.addIssue({ code: 'custom', message: 'must list 1 to 20 positive durations, e.g. 1m,5m,30m,2h,12h' })
-      return z.NEVER
-    }
-    return steps
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message })
-    return z.NEVER
+/** A value echoed in a message (never a secret's): quoted, printable, cut. */
+const quoted = (text: string) => `"${shown(text, 40)}"`
+
+function durationIn(text: string, min: number, max: number): number {
+  const ms = parseDuration(text)
+  if (ms < min || ms > max) {
+    throw new Error(`must be between ${formatDuration(min)} and ${formatDuration(max)}, got ${quoted(text)}`)
   }
+  return ms
+}
+
+const duration = (min: number, max: number) => checked((text) => durationIn(text, min, max))
+
+/** The longest single retry step: a week; longer is a typo (and overflows the date arithmetic). */
+export const MAX_RETRY_STEP_MS = 7 * 86_400_000
+
+const schedule = checked((text) => {
+  const steps = parseDurationList(text)
+  if (steps.length > 20 || steps.some((ms) => ms <= 0)) {
+    throw new Error('must list 1 to 20 positive durations, e.g. 1m,5m,30m,2h,12h')
+  }
+  const long = text.split(',').find((part) => parseDuration(part) > MAX_RETRY_STEP_MS)
+  if (long !== undefined) {
+    throw new Error(`has a step longer than ${formatDuration(MAX_RETRY_STEP_MS)}: ${quoted(long.trim())}`)
+  }
+  return steps
 })
 
 const integer = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
+  checked((text) => {
+    const value = Number(text)
+    if (!/^\d+$/.test(text) || value < min || value > max) {
+      throw new Error(`must be a whole number from ${min} to ${max}, got ${quoted(text)}`)
+    }
+    return value
+  })
 
-const postgresUrl = z
-  .string()
-  .refine((text) => /^postgres(ql)?:\/\//.test(text) && URL.canParse(text), 'must be a postgres:// URL')
+/** Never echoes the URL: it may hold a password. */
+const postgresUrl = checked((text) => {
+  if (!/^postgres(ql)?:\/\//.test(text) || !URL.canParse(text)) {
+    throw new Error('must be a postgres:// URL')
+  }
+  return text
+})
+
+const oneOf = <const T extends string>(values: readonly T[]) =>
+  checked((text): T => {
+    if (!values.includes(text as T)) {
+      throw new Error(`must be one of ${values.join(', ')}, got ${quoted(text)}`)
+    }
+    return text as T
+  })
 
 /** `true`/`false`, or a comma-separated list of CIDRs that are allowed although private. */
-const privateTargets = z.string().transform((text, ctx) => {
+const privateTargets = checked((text) => {
   const value = text.trim().toLowerCase()
   if (value === 'true' || value === '1') {
     return { all: true, cidrs: [] as string[] }
   }
-  if (value === 'false' || value === '0' || value === '') {
+  if (value === 'false' || value === '0') {
     return { all: false, cidrs: [] as string[] }
   }
   const cidrs = value.split(',').map((part) => part.trim())
@@ -57,19 +85,26 @@ const privateTargets = z.string().transform((text, ctx) => {
     try {
       parseCidr(cidr)
     } catch (error) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `must be true, false or a list of CIDRs: ${(error as Error).message}`,
-      })
-      return z.NEVER
+      throw new Error(`must be true, false or a list of CIDRs: ${(error as Error).message}`)
     }
   }
   return { all: false, cidrs }
 })
 
-const secretsKey = z
-  .string()
-  .refine((text) => Buffer.from(text, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+/**
+ * 32 bytes in standard base64, exactly as `openssl rand -base64 32` prints them. Node's decoder
+ * skips characters that are not base64, so a key with stray ones decodes to 32 bytes anyway;
+ * encoding the bytes again must give back the text. Never echoes the key.
+ */
+const secretsKey = checked((text) => {
+  const bytes = Buffer.from(text, 'base64')
+  if (bytes.length !== 32 || bytes.toString('base64') !== text) {
+    throw new Error(
+      'must be 32 bytes in standard base64 (44 characters, as `openssl rand -base64 32` prints)',
+    )
+  }
+  return text
+})
 
 /**
  * How much history a prune may keep, for the CLI's --older-than and WEBHOOK_RETENTION alike:
@@ -80,8 +115,8 @@ export const RETENTION_MS = { min: 3_600_000, max: 36_500 * 86_400_000 } as cons
 
 const envSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: oneOf(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WEBHOOK_RETRY_SCHEDULE: schedule.default(['1m', '5m', '30m', '2h', '12h'].map(parseDuration)),
   WEBHOOK_REQUEST_TIMEOUT: duration(1, 300_000).default(10_000),
   WEBHOOK_SHUTDOWN_TIMEOUT: duration(0, 600_000).default(15_000),
@@ -125,23 +160,31 @@ export type Config = Readonly<{
 
 /**
  * Reads and validates the configuration; the only place that reads the environment.
- * Throws a CONFIG_INVALID error whose message names every bad variable.
+ * An empty variable (`NAME=`) reads as unset, for every variable: the default applies, as with
+ * the empty lines of .env.example. Throws a CONFIG_INVALID error with one line per bad variable,
+ * each naming it: `invalid NAME: what is wrong`.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  // An empty variable means "not set", as in most .env tooling.
   const present = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
   )
   const parsed = envSchema.safeParse(present)
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`)
-    throw new WebhookError('CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`)
+    // Each parser adds at most one issue; the first per variable is kept all the same.
+    const lines = new Map<string, string>()
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0])
+      if (!lines.has(name)) {
+        lines.set(name, `invalid ${name}: ${issue.message}`)
+      }
+    }
+    throw new WebhookError('CONFIG_INVALID', [...lines.values()].join('\n'))
   }
   const e = parsed.data
   if (e.NODE_ENV === 'production' && e.WEBHOOK_SECRETS_KEY === undefined) {
     throw new WebhookError(
       'CONFIG_INVALID',
-      'invalid configuration:\n  WEBHOOK_SECRETS_KEY: is required when NODE_ENV=production (secrets are stored encrypted with it)',
+      'invalid WEBHOOK_SECRETS_KEY: is required when NODE_ENV=production (secrets are stored encrypted with it)',
     )
   }
   return Object.freeze({

@@ -1,7 +1,21 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { CONFIG_VARIABLES, loadConfig } from '../src/config.ts'
 import { formatDuration, parseDuration, parseDurationList } from '../src/duration.ts'
+
+const KEY = randomBytes(32).toString('base64')
+
+/** The message loadConfig refuses `env` with (and fails the test if it accepts it). */
+function problemsOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID' })
+    return (error as Error).message
+  }
+  throw new Error(`accepted ${JSON.stringify(env)}`)
+}
 
 describe('durations', () => {
   it.each([
@@ -90,18 +104,81 @@ describe('loadConfig', () => {
     ['WEBHOOK_RETENTION', '30'],
     ['DATABASE_QUERY_TIMEOUT', '10ms'],
     ['DATABASE_QUERY_TIMEOUT', 'forever'],
-  ])('stops on %s=%j with a message naming the variable', (name, value) => {
-    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `))
+    // Regression: a step this long was accepted, and the first failure's retry time overflowed
+    // the outcome write of its whole batch.
+    ['WEBHOOK_RETRY_SCHEDULE', '999999999999d'],
+    ['WEBHOOK_RETRY_SCHEDULE', '1m,8d'],
+    ['WEBHOOK_RETRY_SCHEDULE', `${'9'.repeat(30)}ms`],
+    // Regression: Node's decoder skips what is not base64, so these decoded to 32 bytes.
+    ['WEBHOOK_SECRETS_KEY', `${KEY}!!!!`],
+    ['WEBHOOK_SECRETS_KEY', `${KEY.slice(0, 20)} ${KEY.slice(20)}`],
+    ['WEBHOOK_SECRETS_KEY', KEY.replace(/=$/, '')],
+    ['WEBHOOK_SECRETS_KEY_PREVIOUS', `!${KEY}`],
+    ['WORKER_CONCURRENCY', '1e21'],
+    ['WORKER_CONCURRENCY', '2001'],
+    ['WORKER_CONCURRENCY', '1.5'],
+    ['DATABASE_POOL_SIZE', '7'],
+    ['NODE_ENV', 'staging'],
+    ['WEBHOOK_POLL_INTERVAL', '2m'],
+    ['WEBHOOK_SHUTDOWN_TIMEOUT', '1h'],
+    ['WEBHOOK_SECRET_ROTATION_GRACE', '8d'],
+    ['WEBHOOK_RETENTION', '36501d'],
+  ])('stops on %s=%j with one line naming the variable', (name, value) => {
+    const message = problemsOf({ [name]: value })
+    expect(message).toMatch(new RegExp(`^invalid ${name}: `))
+    // Regression: the message took two lines (a heading, then the variable).
+    expect(message.split('\n')).toHaveLength(1)
   })
 
-  it('names every bad variable at once', () => {
-    expect(() => loadConfig({ WEBHOOK_REQUEST_TIMEOUT: '-1s', WORKER_CONCURRENCY: 'x' })).toThrow(
-      /WEBHOOK_REQUEST_TIMEOUT[\s\S]*WORKER_CONCURRENCY/,
+  it('names every bad variable at once, one line each', () => {
+    expect(problemsOf({ WEBHOOK_REQUEST_TIMEOUT: '-1s', WORKER_CONCURRENCY: 'x' }).split('\n')).toEqual([
+      expect.stringMatching(/^invalid WEBHOOK_REQUEST_TIMEOUT: /),
+      expect.stringMatching(/^invalid WORKER_CONCURRENCY: /),
+    ])
+  })
+
+  it('says what is wrong with a number in words, echoing the value cut and printable', () => {
+    expect(problemsOf({ WORKER_CONCURRENCY: '1e21' })).toBe(
+      'invalid WORKER_CONCURRENCY: must be a whole number from 1 to 2000, got "1e21"',
+    )
+    expect(problemsOf({ WEBHOOK_REQUEST_TIMEOUT: `\u001b]0;${'9'.repeat(100)}` })).toBe(
+      `invalid WEBHOOK_REQUEST_TIMEOUT: "\\x1b]0;${'9'.repeat(35)}…" is not a duration (use a number and a unit: 250ms, 10s, 1m, 2h)`,
     )
   })
 
+  it('never echoes a secrets key or a database URL, which hold secrets', () => {
+    const message = problemsOf({
+      WEBHOOK_SECRETS_KEY: `${KEY}!!!!`,
+      DATABASE_URL: 'mysql://user:hunter2@db/x',
+    })
+    expect(message).not.toContain(KEY)
+    expect(message).not.toContain('hunter2')
+  })
+
+  it('caps each retry step at a week', () => {
+    expect(loadConfig({ WEBHOOK_RETRY_SCHEDULE: '1m,7d' }).retrySchedule).toEqual([60_000, 7 * 86_400_000])
+    expect(problemsOf({ WEBHOOK_RETRY_SCHEDULE: '1m, 169h' })).toBe(
+      'invalid WEBHOOK_RETRY_SCHEDULE: has a step longer than 7d: "169h"',
+    )
+  })
+
+  it('takes a secrets key exactly as `openssl rand -base64 32` prints it', () => {
+    expect(loadConfig({ WEBHOOK_SECRETS_KEY: KEY }).secretsKey).toBe(KEY)
+  })
+
+  it.each(CONFIG_VARIABLES)('reads %s set empty as unset: the default applies', (name) => {
+    expect(loadConfig({ [name]: '' })).toEqual(loadConfig({}))
+  })
+
+  it('says in .env.example and the README that an empty variable reads as unset', () => {
+    for (const file of ['../.env.example', '../README.md']) {
+      const text = readFileSync(new URL(file, import.meta.url), 'utf8').replace(/\s+/g, ' ')
+      expect(text, file).toContain('An empty value (`NAME=`) reads as unset')
+    }
+  })
+
   it('requires a secrets key in production', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/WEBHOOK_SECRETS_KEY: is required/)
+    expect(problemsOf({ NODE_ENV: 'production' })).toMatch(/^invalid WEBHOOK_SECRETS_KEY: is required/)
   })
 
   it('reads an allowlist of private CIDRs', () => {

@@ -1,8 +1,9 @@
 import type { DeliveryRow, HistoryRow, StatusFilter } from '../store/history.ts'
 import { deliveryAttempts, endpointState, getDelivery, listDeliveries, orgExists } from '../store/history.ts'
+import { printable } from '../text.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
-import { CommandError, parse, printable, printJson, printTable, UsageError } from './io.ts'
+import { CommandError, parse, printJson, printTable, UsageError } from './io.ts'
 import { parseTime } from './time.ts'
 
 const usage = `imtegrate-webhooks deliveries <list|show> [options]

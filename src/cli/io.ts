@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from 'node:util'
 import { parseArgs } from 'node:util'
 import { WebhookError } from '../errors.ts'
+import { printable } from '../text.ts'
 
 /** Where a command writes, and the environment it reads; tests pass their own. */
 export type Io = {
@@ -67,15 +68,7 @@ export function required(value: string | undefined, flag: string): string {
   return value
 }
 
-/** Prints rows as aligned columns, or as JSON with --json. */
-/**
- * `text` safe to print on a terminal: control characters (escape sequences could retitle,
- * clear or recolour it; a receiver's answer is shown here) become visible \xNN escapes.
- */
-export function printable(text: string): string {
-  return text.replace(/\p{Cc}/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
-}
-
+/** Prints rows as aligned columns (control characters made visible), or as JSON with --json. */
 export function printTable(io: Io, rows: Array<Record<string, unknown>>, columns: string[]): void {
   const cell = (value: unknown) =>
     value === null || value === undefined

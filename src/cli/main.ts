@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { errorText, sqlState, WebhookError } from '../errors.ts'
+import { printable } from '../text.ts'
 import { deliveriesCommand } from './deliveries.ts'
 import { endpointsCommand } from './endpoints.ts'
 import type { Command, Io } from './io.ts'
@@ -58,21 +59,32 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return 0
   } catch (error) {
     if (error instanceof UsageError) {
-      io.err(`error: ${error.message}\n\nusage: ${command.usage}`)
+      io.err(`${errorLines(error.message)}\n\nusage: ${command.usage}`)
       return 2
     }
     if (error instanceof CommandError || error instanceof WebhookError) {
-      io.err(`error: ${error.message}`)
+      io.err(errorLines(error.message))
       return 1
     }
     // The network or the database gone, refusing or shutting down: one line an operator can act
     // on. Anything else is a bug, and its stack helps to report it.
     if (isOperational(error)) {
-      io.err(`error: ${errorText(error)}${hint(error)}`)
+      io.err(errorLines(`${errorText(error)}${hint(error)}`))
       return 1
     }
     throw error
   }
+}
+
+/**
+ * One `error: …` line per line of the message (one per bad variable of the configuration), each
+ * printable: a message may quote what was typed, or what the database said about it.
+ */
+function errorLines(message: string): string {
+  return message
+    .split('\n')
+    .map((line) => `error: ${printable(line)}`)
+    .join('\n')
 }
 
 /**

@@ -89,6 +89,19 @@ describe('imtegrate-webhooks', () => {
     }
   })
 
+  it('says what is wrong with the configuration in one line per bad variable', async () => {
+    // Regression: a heading line, then the variable on a second line.
+    const result = await runCli({ url: 'postgres://unused' }, ['endpoints', 'list'], {
+      WORKER_CONCURRENCY: '1e21',
+      WEBHOOK_RETRY_SCHEDULE: '999999999999d',
+    })
+    expect(result).toMatchObject({ code: 1, out: '' })
+    expect(result.err.split('\n')).toEqual([
+      'error: invalid WEBHOOK_RETRY_SCHEDULE: has a step longer than 7d: "999999999999d"',
+      'error: invalid WORKER_CONCURRENCY: must be a whole number from 1 to 2000, got "1e21"',
+    ])
+  })
+
   it('names each refusal of an aggregate error, whose own message is empty', () => {
     // What Node raises when a name resolves to ::1 and 127.0.0.1 and both refuse.
     const refused = (address: string) =>

@@ -70,7 +70,7 @@ describe('starting a worker', () => {
   it('with NODE_ENV=production and no WEBHOOK_SECRETS_KEY refuses to start (exit 1) and says why', async () => {
     const worker = spawnWorker(testDb, { NODE_ENV: 'production' })
     expect(await worker.exited).toBe(1)
-    expect(worker.output()).toContain('WEBHOOK_SECRETS_KEY: is required when NODE_ENV=production')
+    expect(worker.output()).toContain('invalid WEBHOOK_SECRETS_KEY: is required when NODE_ENV=production')
     expect(worker.output()).not.toContain('worker started')
   })
 
@@ -89,9 +89,7 @@ describe('WEBHOOK_LEASE_MARGIN', () => {
   })
 
   it.each(['0s', '50ms', '30', '-1s', '11m'])('refuses %j with a message naming it', (value) => {
-    expect(() => loadConfig({ WEBHOOK_LEASE_MARGIN: value })).toThrow(
-      /^invalid configuration:\n {2}WEBHOOK_LEASE_MARGIN: /,
-    )
+    expect(() => loadConfig({ WEBHOOK_LEASE_MARGIN: value })).toThrow(/^invalid WEBHOOK_LEASE_MARGIN: /)
   })
   it('warns at start-up when it is not longer than DATABASE_QUERY_TIMEOUT', async () => {
     const warning = 'WEBHOOK_LEASE_MARGIN is not longer than DATABASE_QUERY_TIMEOUT'
