@@ -16,8 +16,6 @@ import type { Db } from '../src/store/database.ts'
 import { createDb, createPool } from '../src/store/database.ts'
 import { migrate } from '../src/store/migrate.ts'
 import { readFacts } from './chaos/facts.ts'
-import type { PrivatePostgres } from './chaos/postgres.ts'
-import { startPrivatePostgres } from './chaos/postgres.ts'
 import type { Profile } from './chaos/profiles.ts'
 import { MIN_AGE_BEFORE_KILL_MS, PROFILES, workerEnv } from './chaos/profiles.ts'
 import type { ChaosReceiver } from './chaos/receiver.ts'
@@ -28,9 +26,11 @@ import { problems, reportDetails, reportTable } from './chaos/report.ts'
 import { drain, ORG_ID, setUpOrg, waitForWorkers } from './chaos/setup.ts'
 import { tally } from './chaos/tally.ts'
 import { WorkerFleet } from './chaos/workers.ts'
+import type { ScratchPostgres } from './shared/scratch-postgres.ts'
+import { startScratchPostgres } from './shared/scratch-postgres.ts'
 
 /** Kills and the restart, at their times since the damage began; resolves when the damage is over. */
-async function doDamage(profile: Profile, fleet: WorkerFleet, pg: PrivatePostgres): Promise<number[]> {
+async function doDamage(profile: Profile, fleet: WorkerFleet, pg: ScratchPostgres): Promise<number[]> {
   const began = Date.now()
   const steps: Array<{ at: number; run: () => Promise<void> }> = []
   const downtimes: number[] = []
@@ -74,7 +74,7 @@ function undoAll(): void {
 }
 
 type Stage = {
-  pg: PrivatePostgres
+  pg: ScratchPostgres
   db: Db
   receiver: ChaosReceiver
   fleet: WorkerFleet
@@ -83,7 +83,7 @@ type Stage = {
 
 /** The private database, the receiver, the org and its endpoints, and two running workers. */
 async function setStage(logDir: string): Promise<Stage> {
-  const pg = await startPrivatePostgres(logDir)
+  const pg = await startScratchPostgres({ logDir })
   undo.push(() => pg.destroy())
   const pool = createPool(pg.url, 10)
   const db = createDb(pool)

@@ -1,6 +1,7 @@
 /** Codes for failures the project itself raises; code branches on these, never on messages. */
 export type ErrorCode =
   | 'CONFIG_INVALID'
+  | 'EMBEDDED_POSTGRES_FAILED'
   | 'NOT_IN_TRANSACTION'
   | 'NOT_FOUND'
   | 'INVALID_ARGUMENT'

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config.ts'
+import { startEmbeddedPostgres } from '../dev/embedded-postgres.ts'
 import { coerceError } from '../errors.ts'
 import { createLogger } from '../logger.ts'
-import { startEmbeddedPostgres } from '../worker/embedded-postgres.ts'
 import type { WorkerHandle } from '../worker/runner.ts'
 import { startWorker } from '../worker/runner.ts'
 import type { Command } from './io.ts'

