@@ -8,7 +8,7 @@ import { createLogger } from '../logger.ts'
 import type { SecretBox } from '../secret-box.ts'
 import { createSecretBox } from '../secret-box.ts'
 import type { Db } from '../store/database.ts'
-import { createDb, createPool } from '../store/database.ts'
+import { createDb, createPool, ping } from '../store/database.ts'
 import type { Io } from './io.ts'
 import { CommandError } from './io.ts'
 
@@ -41,7 +41,7 @@ export async function openContext(io: Io): Promise<Context> {
  */
 export async function reachDatabase(pool: pg.Pool): Promise<void> {
   try {
-    await pool.query('select 1')
+    await ping(pool)
   } catch (error) {
     await pool.end().catch(() => undefined)
     throw new CommandError(`cannot use the database: ${errorText(error)}`, { cause: error })

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { Transaction } from 'kysely'
-import { Kysely, sql } from 'kysely'
+import { Kysely } from 'kysely'
 import type pg from 'pg'
 import { WebhookError } from '../errors.ts'
+import type { RecordArgs } from '../store/recording.ts'
+import { recordInTransaction, recordOnClient } from '../store/recording.ts'
 
 export type RenderKind = 'image' | 'video'
 export type RenderStatus = 'queued' | 'rendering' | 'completed' | 'failed'
@@ -40,7 +42,7 @@ export async function recordRenderStatus<DB>(
   trx: Transaction<DB> | pg.ClientBase,
   change: RenderStatusChange,
 ): Promise<string | null> {
-  const args = [
+  const args: RecordArgs = [
     change.orgId,
     change.renderId,
     change.kind,
@@ -51,39 +53,19 @@ export async function recordRenderStatus<DB>(
     change.webhookUrl ?? null,
     change.collectionId ?? null,
     change.error ? JSON.stringify(change.error) : null,
-  ] as const
+  ]
   if (trx instanceof Kysely) {
     // The type refuses a plain Kysely; this refuses one passed anyway (from JavaScript, or cast).
     if (!trx.isTransaction) {
       throw notInTransaction()
     }
-    const result = await sql<{ event_id: string | null }>`select webhooks.record_render_status(
-      org_id => ${args[0]}, render_id => ${args[1]}, kind => ${args[2]}, status => ${args[3]},
-      template_id => ${args[4]}, result_url => ${args[5]}, duration_ms => ${args[6]}::integer,
-      webhook_url => ${args[7]}, collection_id => ${args[8]}, error => ${args[9]}::jsonb) as event_id`.execute(
-      trx,
-    )
-    return result.rows[0]?.event_id ?? null
+    return recordInTransaction(trx, args)
   }
-  // Both statements are queued at once, ahead of anything the caller queues next, and the second
-  // writes only in the transaction the first marked (a local setting ends with its transaction;
-  // a value of this call's own, so no setting made elsewhere passes): outside a transaction
-  // block each runs alone, and a queued COMMIT or ROLLBACK cannot slip between check and write.
-  const token = randomUUID()
-  const mark = trx.query(`select set_config('webhooks.recorder_in_transaction', $1, true)`, [token])
-  const call = trx.query<{ event_id: string | null }>(
-    `select webhooks.record_render_status(org_id => $1, render_id => $2, kind => $3, status => $4,
-      template_id => $5, result_url => $6, duration_ms => $7::integer, webhook_url => $8,
-      collection_id => $9, error => $10::jsonb) as event_id
-    where current_setting('webhooks.recorder_in_transaction', true) = $11`,
-    [...args, token],
-  )
-  const [, result] = await Promise.all([mark, call])
-  const [row] = result.rows
-  if (row === undefined) {
+  const recorded = await recordOnClient(trx, args, randomUUID())
+  if (recorded === 'outside') {
     throw notInTransaction()
   }
-  return row.event_id
+  return recorded.eventId
 }
 
 /**

@@ -145,6 +145,11 @@ export function createPool(
   return pool
 }
 
+/** One round trip: rejects with pg's error when the database cannot be used. */
+export async function ping(pool: pg.Pool): Promise<void> {
+  await pool.query('select 1')
+}
+
 /**
  * Kysely over the pool. With `deadlineMs`, no statement waits longer than that for its answer:
  * it fails, its connection is destroyed rather than pooled again, and its backend is terminated.
