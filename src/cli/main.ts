@@ -5,6 +5,7 @@ import { deliveriesCommand } from './deliveries.ts'
 import { endpointsCommand } from './endpoints.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, processIo, UsageError } from './io.ts'
+import { listenCommand } from './listen.ts'
 import { migrateCommand } from './migrate.ts'
 import { pruneCommand } from './prune.ts'
 import { replayCommand } from './replay.ts'
@@ -19,6 +20,7 @@ const commands: Record<string, Command> = {
   replay: replayCommand,
   endpoints: endpointsCommand,
   prune: pruneCommand,
+  listen: listenCommand,
 }
 
 const usage = `imtegrate-webhooks <command> [options]
@@ -31,6 +33,7 @@ Commands:
   replay        send dropped (or delivered) deliveries again, by delivery, event, endpoint or org
   endpoints     register, list, disable, enable, delete org endpoints; rotate their secrets
   prune         delete the history (events, deliveries, attempts) that ended long ago
+  listen        see signed webhooks arrive: a local receiver, sample renders (npm run demo)
 
 Run \`imtegrate-webhooks <command> --help\` for a command's options.`
 

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
 import { errorText, WebhookError } from '../errors.ts'
+import { createDatabaseIfMissing, dataDirectory as serverDataDirectory } from '../store/server.ts'
 import type { ServerUser } from './postgres-binaries.ts'
 import { canReach, postgresBinaries } from './postgres-binaries.ts'
 import { handOver, initCluster, pgCtl as runPgCtl } from './postgres-cluster.ts'
@@ -160,16 +161,7 @@ async function ensureDatabase(): Promise<void> {
   const client = new pg.Client(SERVER)
   await client.connect()
   try {
-    const { rowCount } = await client.query(`select 1 from pg_database where datname = 'imtegrate_webhooks'`)
-    if (rowCount === 0) {
-      // Another start may create it at the same moment: its success is ours.
-      await client.query('create database imtegrate_webhooks').catch((error: unknown) => {
-        const state = (error as { code?: unknown }).code
-        if (state !== '42P04' && state !== '23505') {
-          throw error
-        }
-      })
-    }
+    await createDatabaseIfMissing(client, 'imtegrate_webhooks')
   } finally {
     await client.end()
   }
@@ -189,8 +181,7 @@ async function ourServerAnswers(dataDir: string): Promise<boolean> {
     return false
   }
   try {
-    const { rows } = await client.query<{ dir: string }>(`select current_setting('data_directory') as dir`)
-    const theirs = rows[0]?.dir ?? ''
+    const theirs = await serverDataDirectory(client)
     const ours = await realpath(dataDir)
     if ((await realpath(theirs).catch(() => theirs)) !== ours) {
       throw failed(
@@ -219,6 +210,8 @@ async function logReasons(logFile: string, from: number): Promise<string> {
   )
 }
 
+/** One line: initdb's and pg_ctl's own messages span several. */
 function failed(message: string, cause?: unknown): WebhookError {
-  return new WebhookError('EMBEDDED_POSTGRES_FAILED', message, cause === undefined ? {} : { cause })
+  const line = message.replace(/\s*\n\s*/g, ' ')
+  return new WebhookError('EMBEDDED_POSTGRES_FAILED', line, cause === undefined ? {} : { cause })
 }
