@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import { parseCidr } from './delivery/address-guard.ts'
 import { formatDuration, parseDuration, parseDurationList } from './duration.ts'
@@ -91,6 +92,14 @@ const privateTargets = checked((text) => {
   return { all: false, cidrs }
 })
 
+/** An IP literal or a host name to bind the metrics server to. */
+const listenHost = checked((text) => {
+  if (isIP(text) === 0 && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(text)) {
+    throw new Error(`must be an IP address or a host name, e.g. 127.0.0.1 or 0.0.0.0, got ${quoted(text)}`)
+  }
+  return text
+})
+
 /**
  * 32 bytes in standard base64, exactly as `openssl rand -base64 32` prints them. Node's decoder
  * skips characters that are not base64, so a key with stray ones decodes to 32 bytes anyway;
@@ -130,6 +139,8 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: integer(1, 2000).default(64),
   DATABASE_POOL_SIZE: integer(8, 200).default(10),
   DATABASE_QUERY_TIMEOUT: duration(100, 600_000).default(10_000),
+  WEBHOOK_METRICS_PORT: integer(0, 65_535).optional(),
+  WEBHOOK_METRICS_HOST: listenHost.default('127.0.0.1'),
 })
 
 /** Every environment variable the configuration reads (.env.example lists each one). */
@@ -156,6 +167,9 @@ export type Config = Readonly<{
   poolSize: number
   /** A worker's statement (or wait for a connection) that takes longer fails; its connection is dropped. */
   queryTimeoutMs: number
+  /** Set: /metrics, /healthz and /readyz are served on this port (0: any free one). Unset: off. */
+  metricsPort: number | undefined
+  metricsHost: string
 }>
 
 /**
@@ -207,5 +221,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     concurrency: e.WORKER_CONCURRENCY,
     poolSize: e.DATABASE_POOL_SIZE,
     queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT,
+    metricsPort: e.WEBHOOK_METRICS_PORT,
+    metricsHost: e.WEBHOOK_METRICS_HOST,
   })
 }

@@ -79,6 +79,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATABASE_QUERY_TIMEOUT: '2s' }).queryTimeoutMs).toBe(2_000)
   })
 
+  it('serves no metrics unless a port is set, and binds them to loopback unless told otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ metricsPort: undefined, metricsHost: '127.0.0.1' })
+    expect(loadConfig({ WEBHOOK_METRICS_PORT: '9464', WEBHOOK_METRICS_HOST: '::' })).toMatchObject({
+      metricsPort: 9464,
+      metricsHost: '::',
+    })
+  })
+
   it('reads a retention window in days', () => {
     expect(loadConfig({ WEBHOOK_RETENTION: '30d' }).retentionMs).toBe(30 * 86_400_000)
   })
@@ -123,6 +131,10 @@ describe('loadConfig', () => {
     ['WEBHOOK_SHUTDOWN_TIMEOUT', '1h'],
     ['WEBHOOK_SECRET_ROTATION_GRACE', '8d'],
     ['WEBHOOK_RETENTION', '36501d'],
+    ['WEBHOOK_METRICS_PORT', '65536'],
+    ['WEBHOOK_METRICS_PORT', '9464x'],
+    ['WEBHOOK_METRICS_HOST', 'http://0.0.0.0'],
+    ['WEBHOOK_METRICS_HOST', '0.0.0.0:9464'],
   ])('stops on %s=%j with one line naming the variable', (name, value) => {
     const message = problemsOf({ [name]: value })
     expect(message).toMatch(new RegExp(`^invalid ${name}: `))

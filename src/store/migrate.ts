@@ -7,8 +7,8 @@ import type { Logger } from '../logger.ts'
 import { workerLogger } from '../logger.ts'
 
 const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url)
-// Any constant shared by every migrator; two processes migrating at once take turns on it.
-const MIGRATION_LOCK = 7_291_004_311
+/** Any constant shared by every migrator; two processes migrating at once take turns on it. */
+export const MIGRATION_LOCK = 7_291_004_311
 
 type Migration = { id: number; name: string; sql: string; checksum: string }
 

@@ -4,6 +4,7 @@ import type { AttemptDeps } from '../delivery/attempt.ts'
 import { attemptDelivery } from '../delivery/attempt.ts'
 import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import type { WorkerMetrics } from '../metrics/worker-metrics.ts'
 import type { Db } from '../store/database.ts'
 import type { AttemptRecord, ClaimedDelivery } from '../store/deliveries.ts'
 import { claimDeliveries, recordAttempts } from '../store/deliveries.ts'
@@ -25,6 +26,7 @@ export type DispatcherOptions = {
   queryTimeoutMs: number
   pollIntervalMs: number
   shutdownTimeoutMs: number
+  metrics: WorkerMetrics
 }
 
 const FAN_OUT_BATCH = 500
@@ -67,6 +69,7 @@ export class Dispatcher {
   #heartbeat: NodeJS.Timeout | undefined
   #beat: Promise<void> | undefined
   #giveUpFlushingAt = Number.POSITIVE_INFINITY
+  #loopAliveAt = Date.now()
 
   constructor(options: DispatcherOptions) {
     this.#o = options
@@ -97,6 +100,11 @@ export class Dispatcher {
 
   get inFlight(): number {
     return this.#inFlight
+  }
+
+  /** Date.now() when the loop last began to wait for work: /healthz's sign that it goes round. */
+  get loopAliveAt(): number {
+    return this.#loopAliveAt
   }
 
   /**
@@ -154,6 +162,7 @@ export class Dispatcher {
     const room = this.#stopping || held ? 0 : this.#o.concurrency - this.#inFlight
     const leaseMs = this.#o.requestTimeoutMs + this.#o.leaseMarginMs
     const claimed = room > 0 ? await claimDeliveries(this.#o.db, Math.min(room, CLAIM_BATCH), leaseMs) : []
+    this.#o.metrics.claimed(claimed.length)
     for (const delivery of claimed) {
       this.#send(delivery)
     }
@@ -179,6 +188,7 @@ export class Dispatcher {
 
   /** Resolves on kick(), a finished request, or after `ms`. Cheap: it runs for every wake-up. */
   #nextEvent(ms: number): Promise<void> {
+    this.#loopAliveAt = Date.now()
     return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer)
@@ -229,6 +239,7 @@ export class Dispatcher {
       let droppedNow: Set<string> | undefined
       let failure: unknown
       this.#writing = batch.length
+      const writeFinished = this.#o.metrics.outcomeWriteStarted(batch.length)
       try {
         droppedNow = await recordAttempts(
           this.#o.db,
@@ -239,6 +250,7 @@ export class Dispatcher {
       } finally {
         this.#writing = 0
       }
+      writeFinished(droppedNow !== undefined)
       if (droppedNow === undefined) {
         this.#writesFailing = true
         if (Date.now() >= this.#giveUpFlushingAt) {
@@ -277,6 +289,7 @@ export class Dispatcher {
   }
 
   #logAttempt(claimed: ClaimedDelivery, record: AttemptRecord): void {
+    this.#o.metrics.attemptFinished(record, claimed.created_at)
     if (record.outcome !== 'dropped' && !this.#o.logger.isLevelEnabled('info')) {
       return
     }

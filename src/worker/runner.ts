@@ -8,10 +8,15 @@ import { createHttpClient } from '../delivery/http.ts'
 import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { workerLogger } from '../logger.ts'
+import type { Monitor } from '../metrics/monitor.ts'
+import { startMonitor } from '../metrics/monitor.ts'
+import { NO_METRICS } from '../metrics/worker-metrics.ts'
 import { createSecretBox } from '../secret-box.ts'
+import type { Db } from '../store/database.ts'
 import { createDb, createPool } from '../store/database.ts'
 import { migrate } from '../store/migrate.ts'
 import { registerPool, unregisterPool } from '../store/worker-pools.ts'
+import { version } from '../version.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { reconcileTask } from './reconcile.ts'
 import { PRUNE_CRONTAB, pruneTask } from './retention.ts'
@@ -22,6 +27,8 @@ const PRUNE_DEADLINE_FACTOR = 6
 export type WorkerHandle = {
   dispatcher: Dispatcher
   poolId: string
+  /** Where /metrics, /healthz and /readyz are served (WEBHOOK_METRICS_PORT); undefined when off. */
+  monitorUrl: string | undefined
   /** Graceful stop: no new work, in-flight requests finished or abandoned within the bound. */
   stop(): Promise<void>
   /** Settles when the worker stopped: resolves after stop(), rejects when something fatal stopped it. */
@@ -40,14 +47,20 @@ export async function startWorker(
   givenPool?: pg.Pool,
 ): Promise<WorkerHandle> {
   const pool = givenPool ?? createPool(config.databaseUrl, config.poolSize, logger)
-  // A start that fails part-way leaves nothing running (a pool, graphile-worker, a LISTEN) that
-  // would keep the process alive after its error was reported.
-  const endPool = () => (givenPool === undefined ? pool.end().catch(() => undefined) : undefined)
+  // A start that fails part-way leaves nothing running (a pool, graphile-worker, a LISTEN, the
+  // monitoring server) that would keep the process alive after its error was reported.
+  let monitor: Monitor | undefined
+  const releaseStart = async () => {
+    await monitor?.close()
+    await (givenPool === undefined ? pool.end().catch(() => undefined) : undefined)
+  }
   const db = createDb(pool, config.queryTimeoutMs)
   try {
+    // Before migrating: a supervisor sees the worker start up (not ready) rather than nothing.
+    monitor = await startMonitorIfSet(config, db, logger)
     await migrate(pool, logger)
   } catch (error) {
-    await endPool()
+    await releaseStart()
     throw error
   }
 
@@ -87,13 +100,13 @@ export async function startWorker(
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     })
   } catch (error) {
-    await endPool()
+    await releaseStart()
     throw error
   }
   const started = runner
   const abandon = async (error: unknown): Promise<never> => {
     await started.stop().catch(() => undefined)
-    await endPool()
+    await releaseStart()
     throw error
   }
   if (poolId === undefined) {
@@ -126,18 +139,22 @@ export async function startWorker(
     queryTimeoutMs: config.queryTimeoutMs,
     pollIntervalMs: config.pollIntervalMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    metrics: monitor?.metrics ?? NO_METRICS,
   })
   dispatcher.start()
   const active = dispatcher
+  monitor?.attach(id, active)
 
   let stopping: Promise<void> | undefined
   const stop = () => {
     stopping ??= (async () => {
+      monitor?.stopping()
       await active.stop()
       // After a fatal error graphile-worker has stopped itself, and refuses to stop again.
       await runner.stop().catch(() => undefined)
       await unregisterPool(db, id).catch(() => undefined)
       await http.close()
+      await monitor?.close()
       await pool.end()
       logger.info({ poolId: id }, 'worker stopped')
     })()
@@ -158,5 +175,21 @@ export async function startWorker(
     },
   )
   logger.info({ poolId: id, concurrency: config.concurrency }, 'worker started')
-  return { dispatcher: active, poolId: id, stop, done }
+  return { dispatcher: active, poolId: id, monitorUrl: monitor?.url, stop, done }
+}
+
+/** Metrics and health checks on WEBHOOK_METRICS_PORT, or nothing at all when it is unset. */
+async function startMonitorIfSet(config: Config, db: Db, logger: Logger): Promise<Monitor | undefined> {
+  if (config.metricsPort === undefined) {
+    return undefined
+  }
+  return startMonitor({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    db,
+    logger,
+    version,
+    pollIntervalMs: config.pollIntervalMs,
+    queryTimeoutMs: config.queryTimeoutMs,
+  })
 }

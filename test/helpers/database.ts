@@ -6,15 +6,18 @@ import { createDb, createPool } from '../../src/store/database.ts'
 
 export type TestDb = { url: string; pool: pg.Pool; db: Db; drop(): Promise<void> }
 
-/** A fresh database cloned from the migrated template; drop() removes it. */
-export async function createTestDatabase(): Promise<TestDb> {
+/**
+ * A fresh database cloned from the migrated template (`empty`: from template0, with nothing
+ * installed); drop() removes it.
+ */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDb> {
   const adminUrl = inject('adminUrl')
   const name = `iwt_${process.pid}_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client({ connectionString: adminUrl })
   await admin.connect()
   try {
     await admin.query(
-      `create database ${pg.escapeIdentifier(name)} template ${pg.escapeIdentifier(inject('templateDb'))}`,
+      `create database ${pg.escapeIdentifier(name)} template ${pg.escapeIdentifier(options.empty === true ? 'template0' : inject('templateDb'))}`,
     )
   } finally {
     await admin.end()

@@ -10,6 +10,13 @@ export type TcpProxy = {
    * Connections made later are forwarded normally.
    */
   freeze(): number
+  /**
+   * The database as a client sees it stopped: every connection is closed and new ones are
+   * refused (nothing listens on the proxy's port) until `resume()`.
+   */
+  stop(): Promise<void>
+  /** Listens again on the same port: the database is back. */
+  resume(): Promise<void>
   close(): Promise<void>
 }
 
@@ -33,6 +40,12 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port: proxyPort } = server.address() as AddressInfo
+  const destroyAll = () => {
+    for (const [client, upstream] of pairs) {
+      client.destroy()
+      upstream.destroy()
+    }
+  }
   const frozen = new Set<Socket>()
   return {
     via(url) {
@@ -53,11 +66,25 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       }
       return pairs.size
     },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        destroyAll()
+        server.close(() => resolve())
+      }),
+    resume: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(proxyPort, '127.0.0.1', () => {
+          server.off('error', reject)
+          resolve()
+        })
+      }),
     close: () =>
       new Promise<void>((resolve) => {
-        for (const [client, upstream] of pairs) {
-          client.destroy()
-          upstream.destroy()
+        destroyAll()
+        if (!server.listening) {
+          resolve()
+          return
         }
         server.close(() => resolve())
       }),

@@ -1,0 +1,66 @@
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readBacklog } from '../../src/store/backlog.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createDatabaseWithEvent } from '../helpers/database.ts'
+
+let testDb: TestDb
+beforeAll(async () => {
+  testDb = await createDatabaseWithEvent('evt_backlog')
+})
+afterAll(async () => {
+  await testDb?.drop()
+})
+
+/** Deliveries of evt_backlog in one state: `count` of them, `kind` names them apart. */
+async function insertDeliveries(
+  kind: string,
+  count: number,
+  fields: { status: string; nextAttemptAgo?: string; leaseAgo?: string; droppedAgo?: string },
+): Promise<void> {
+  await sql`insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts,
+      next_attempt_at, lease_until, dropped_at)
+    select 'dlv_' || ${kind} || i, 'evt_backlog', 'org_1', ${kind} || i, 'http://127.0.0.1:9/', ${fields.status}, 1,
+      now() - ${fields.nextAttemptAgo ?? null}::interval, now() - ${fields.leaseAgo ?? null}::interval,
+      now() - ${fields.droppedAgo ?? null}::interval
+    from generate_series(1, ${count}) i`.execute(testDb.db)
+}
+
+describe('readBacklog', () => {
+  it('reads an empty backlog as zeros', async () => {
+    expect(await readBacklog(testDb.db)).toEqual({
+      due: 0,
+      eventsAwaitingFanOut: 0,
+      oldestDueSeconds: 0,
+      awaitingRetry: 0,
+      droppedLastHour: 0,
+    })
+  })
+
+  it('counts each kind of waiting work, and ages the backlog by what has waited longest', async () => {
+    await insertDeliveries('due', 3, { status: 'pending', nextAttemptAgo: '10 seconds' })
+    // A worker died holding these: due again since their leases ran out, 2 minutes ago.
+    await insertDeliveries('expired', 2, { status: 'in_flight', leaseAgo: '2 minutes' })
+    // Leased by a live worker: being attempted, not waiting.
+    await insertDeliveries('leased', 4, { status: 'in_flight', leaseAgo: '-1 minute' })
+    await insertDeliveries('retry', 5, { status: 'pending', nextAttemptAgo: '-5 minutes' })
+    await insertDeliveries('dropped_now', 6, { status: 'dropped', droppedAgo: '10 minutes' })
+    await insertDeliveries('dropped_before', 7, { status: 'dropped', droppedAgo: '61 minutes' })
+    await insertDeliveries('delivered', 8, { status: 'delivered' })
+    const backlog = await readBacklog(testDb.db)
+    expect(backlog).toMatchObject({ due: 5, eventsAwaitingFanOut: 0, awaitingRetry: 5, droppedLastHour: 6 })
+    expect(backlog.oldestDueSeconds).toBeGreaterThanOrEqual(120)
+    expect(backlog.oldestDueSeconds).toBeLessThan(130)
+  })
+
+  it('counts events not yet fanned out, and ages the backlog by them when they waited longer', async () => {
+    await sql`insert into webhooks.events (id, org_id, type, subject_id, data, created_at)
+      select 'evt_unfanned_' || i, 'org_1', 'image.completed', 'img_u' || i, '{}', now() - interval '1 hour'
+      from generate_series(1, 3) i`.execute(testDb.db)
+    const backlog = await readBacklog(testDb.db)
+    expect(backlog.eventsAwaitingFanOut).toBe(3)
+    expect(backlog.due).toBe(5)
+    expect(backlog.oldestDueSeconds).toBeGreaterThanOrEqual(3600)
+    expect(backlog.oldestDueSeconds).toBeLessThan(3610)
+  })
+})
