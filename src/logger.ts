@@ -1,3 +1,4 @@
+import type { LogLevel } from 'graphile-worker'
 import { Logger as WorkerLogger } from 'graphile-worker'
 import type { DestinationStream, Logger } from 'pino'
 import { pino } from 'pino'
@@ -20,13 +21,59 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return destination ? pino(options, destination) : pino(options)
 }
 
-/** graphile-worker's Logger, writing through pino (its `warning` level is pino's `warn`). */
+/**
+ * Whether a person reads the log as it is written: pretty lines in a terminal, outside
+ * production. Anything else (a pipe, a file, a log collector, production) gets JSON lines.
+ */
+export function wantsPrettyLog(output: { isTTY?: boolean }, nodeEnv: string): boolean {
+  return output.isTTY === true && nodeEnv !== 'production'
+}
+
+/**
+ * The same lines, pretty-printed for a terminal (pino-pretty, written synchronously so nothing
+ * is lost when the process exits) to `output` (stdout by default). Loaded only when used.
+ */
+export async function prettyDestination(
+  output: NodeJS.WritableStream | number = process.stdout.fd,
+): Promise<DestinationStream> {
+  const { default: pretty } = await import('pino-pretty')
+  return pretty({
+    destination: output,
+    colorize: true,
+    sync: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'service',
+  })
+}
+
+/**
+ * graphile-worker's tasks whose every run (every minute, on some worker) would otherwise log a
+ * "Completed task" line at info: that line goes to debug, so an idle worker's log stays quiet.
+ * A failure still logs at error.
+ */
+const ROUTINE_TASKS: ReadonlySet<string> = new Set(['reconcile'])
+
+/** The level graphile-worker's line goes out at: its `warning` is pino's `warn`. */
+export function workerLineLevel(
+  level: LogLevel,
+  meta: Readonly<Record<string, unknown>> | undefined,
+): 'error' | 'warn' | 'info' | 'debug' {
+  if (level === 'warning') {
+    return 'warn'
+  }
+  const job = meta?.['job'] as { task_identifier?: unknown } | undefined
+  if (level === 'info' && meta?.['success'] === true && ROUTINE_TASKS.has(String(job?.task_identifier))) {
+    return 'debug'
+  }
+  return level
+}
+
+/** graphile-worker's Logger, writing through pino. */
 export function workerLogger(logger: Logger): WorkerLogger {
   return new WorkerLogger((scope) => {
     const child = logger.child({ component: 'graphile-worker', ...scope })
     return (level, message, meta) => {
-      const method = level === 'warning' ? 'warn' : level
-      child[method](meta ?? {}, message)
+      child[workerLineLevel(level, meta)](meta ?? {}, message)
     }
   })
 }

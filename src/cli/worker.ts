@@ -1,7 +1,7 @@
 import { loadConfig } from '../config.ts'
 import { startEmbeddedPostgres } from '../dev/embedded-postgres.ts'
 import { coerceError } from '../errors.ts'
-import { createLogger } from '../logger.ts'
+import { createLogger, prettyDestination, wantsPrettyLog } from '../logger.ts'
 import type { WorkerHandle } from '../worker/runner.ts'
 import { startWorker } from '../worker/runner.ts'
 import type { Command } from './io.ts'
@@ -15,7 +15,10 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
   async run(args, io) {
     parse(args, {})
     const config = loadConfig(io.env)
-    const logger = createLogger(config.logLevel)
+    const logger = createLogger(
+      config.logLevel,
+      wantsPrettyLog(process.stdout, config.nodeEnv) ? await prettyDestination() : undefined,
+    )
     // Listening from the start: a signal during start-up (while PostgreSQL or the worker starts)
     // stops the worker as soon as it runs, instead of killing the process mid-way.
     let worker: WorkerHandle | undefined
