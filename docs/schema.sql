@@ -182,6 +182,7 @@ CREATE FUNCTION webhooks.invalid(argument text, problem text) RETURNS void
     AS $$
 begin
   raise exception using errcode = '22023', message = format('%s %s', argument, problem),
+    column = argument,
     hint = 'see the webhooks.record_render_status / open_collection argument list';
 end $$;
 
@@ -366,6 +367,15 @@ begin
   end if;
 end $$;
 
+CREATE TABLE webhooks.api_keys (
+    id text NOT NULL,
+    name text NOT NULL,
+    secret_hash text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_keys_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
 CREATE TABLE webhooks.attempts (
     id bigint NOT NULL,
     delivery_id text NOT NULL,
@@ -438,7 +448,8 @@ CREATE TABLE webhooks.events (
     webhook_url text,
     data json NOT NULL,
     created_at timestamp with time zone NOT NULL,
-    fanned_out_at timestamp with time zone
+    fanned_out_at timestamp with time zone,
+    test boolean DEFAULT false NOT NULL
 );
 
 CREATE VIEW webhooks.delivery_history AS
@@ -527,6 +538,15 @@ CREATE VIEW webhooks.endpoint_health AS
           WHERE ((a.endpoint_id = ep.id) AND (a.outcome = ANY (ARRAY['retrying'::text, 'dropped'::text])) AND (a.started_at > COALESCE(last_success.at, '-infinity'::timestamp with time zone)))) failing)
   WHERE (ep.deleted_at IS NULL);
 
+CREATE TABLE webhooks.idempotency_keys (
+    principal text NOT NULL,
+    key text NOT NULL,
+    request_hash text NOT NULL,
+    status_code integer NOT NULL,
+    response text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE webhooks.migrations (
     id integer NOT NULL,
     name text NOT NULL,
@@ -543,6 +563,25 @@ CREATE TABLE webhooks.org_secrets (
     rotated_at timestamp with time zone
 );
 
+CREATE TABLE webhooks.recoveries (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    endpoint_id text NOT NULL,
+    since timestamp with time zone NOT NULL,
+    until timestamp with time zone NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    total integer NOT NULL,
+    processed integer DEFAULT 0 NOT NULL,
+    replayed integer DEFAULT 0 NOT NULL,
+    skipped integer DEFAULT 0 NOT NULL,
+    cursor text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT recoveries_check CHECK ((since < until)),
+    CONSTRAINT recoveries_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'completed'::text])))
+);
+
 CREATE TABLE webhooks.worker_pools (
     id text NOT NULL,
     hostname text NOT NULL,
@@ -551,6 +590,9 @@ CREATE TABLE webhooks.worker_pools (
     heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
     polling_until timestamp with time zone
 );
+
+ALTER TABLE ONLY webhooks.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY webhooks.attempts
     ADD CONSTRAINT attempts_delivery_id_attempt_no_key UNIQUE (delivery_id, attempt_no);
@@ -573,11 +615,17 @@ ALTER TABLE ONLY webhooks.endpoints
 ALTER TABLE ONLY webhooks.events
     ADD CONSTRAINT events_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY webhooks.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (principal, key);
+
 ALTER TABLE ONLY webhooks.migrations
     ADD CONSTRAINT migrations_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY webhooks.org_secrets
     ADD CONSTRAINT org_secrets_pkey PRIMARY KEY (org_id);
+
+ALTER TABLE ONLY webhooks.recoveries
+    ADD CONSTRAINT recoveries_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY webhooks.worker_pools
     ADD CONSTRAINT worker_pools_pkey PRIMARY KEY (id);
@@ -609,6 +657,10 @@ CREATE INDEX endpoints_org_enabled ON webhooks.endpoints USING btree (org_id) WH
 CREATE UNIQUE INDEX events_subject ON webhooks.events USING btree (org_id, subject_id, ((type = 'collection.completed'::text)));
 
 CREATE INDEX events_unfanned ON webhooks.events USING btree (id) WHERE (fanned_out_at IS NULL);
+
+CREATE INDEX idempotency_keys_created ON webhooks.idempotency_keys USING btree (created_at);
+
+CREATE INDEX recoveries_org ON webhooks.recoveries USING btree (org_id, id);
 
 ALTER TABLE ONLY webhooks.deliveries
     ADD CONSTRAINT deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES webhooks.events(id);

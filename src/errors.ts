@@ -8,14 +8,21 @@ export type ErrorCode =
   | 'SECRET_KEY_MISSING'
   | 'SECRET_UNREADABLE'
   | 'TARGET_REFUSED'
+  | 'SECRET_EXISTS'
+  | 'SECRET_STILL_SIGNING'
+  | 'DELIVERY_IN_PROGRESS'
+  | 'DESTINATION_INACTIVE'
 
 export class WebhookError extends Error {
   readonly code: ErrorCode
+  /** With INVALID_ARGUMENT: the argument (or input field, dotted) that was refused, when known. */
+  readonly field: string | undefined
 
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions & { field?: string | undefined }) {
     super(message, options)
     this.name = 'WebhookError'
     this.code = code
+    this.field = options?.field
   }
 }
 
@@ -29,9 +36,15 @@ export function coerceError(thrown: unknown): Error {
  * argument) as INVALID_ARGUMENT; anything else as it was. For `catch (e) { throw … }`.
  */
 export function asInvalidArgument(thrown: unknown): unknown {
-  return sqlState(thrown) === '22023'
-    ? new WebhookError('INVALID_ARGUMENT', (thrown as Error).message, { cause: thrown })
-    : thrown
+  if (sqlState(thrown) !== '22023') {
+    return thrown
+  }
+  // webhooks.invalid names the argument in the error's column field too.
+  const column = (thrown as { column?: unknown }).column
+  return new WebhookError('INVALID_ARGUMENT', (thrown as Error).message, {
+    cause: thrown,
+    field: typeof column === 'string' ? column : undefined,
+  })
 }
 
 /** The SQLSTATE of a PostgreSQL error, if it is one. */

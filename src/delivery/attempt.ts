@@ -3,6 +3,7 @@ import type { AttemptRecord, ClaimedDelivery } from '../store/deliveries.ts'
 import { renderBody } from './body.ts'
 import type { Classification } from './classify.ts'
 import { classifyStatus } from './classify.ts'
+import { deliveryHeaders } from './headers.ts'
 import type { HttpClient } from './http.ts'
 import { TransportError } from './http.ts'
 import { decide } from './retry-policy.ts'
@@ -73,9 +74,12 @@ export async function attemptDelivery(claimed: ClaimedDelivery, deps: AttemptDep
     }
     const headers = {
       ...signatureHeaders(keys, claimed.id, Math.floor(startedAt.getTime() / 1000), body),
-      'x-imtegrate-delivery-id': claimed.id,
-      'x-imtegrate-event-type': claimed.type,
-      'x-imtegrate-attempt': String(claimed.attempts),
+      ...deliveryHeaders({
+        id: claimed.id,
+        type: claimed.type,
+        attempt: claimed.attempts,
+        test: claimed.test,
+      }),
     }
     const answer = await deps.http.post(claimed.url, headers, body, deps.signal)
     const outcome = classifyStatus(answer.statusCode, answer.retryAfter, now())

@@ -51,6 +51,8 @@ export interface EventsTable {
   data: unknown
   created_at: Date
   fanned_out_at: Date | null
+  /** An example sent from the API to one endpoint, not a render's event. */
+  test: Generated<boolean>
 }
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'dropped'
@@ -104,6 +106,42 @@ export interface WorkerPoolsTable {
   polling_until: Date | null
 }
 
+export type RecoveryStatus = 'queued' | 'running' | 'completed'
+
+export interface RecoveriesTable {
+  id: string
+  org_id: string
+  endpoint_id: string
+  since: Date
+  until: Date
+  status: Generated<RecoveryStatus>
+  total: number
+  processed: Generated<number>
+  replayed: Generated<number>
+  skipped: Generated<number>
+  cursor: Generated<string>
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+  finished_at: Date | null
+}
+
+export interface ApiKeysTable {
+  id: string
+  name: string
+  secret_hash: string
+  created_at: Generated<Date>
+  revoked_at: Date | null
+}
+
+export interface IdempotencyKeysTable {
+  principal: string
+  key: string
+  request_hash: string
+  status_code: number
+  response: string
+  created_at: Generated<Date>
+}
+
 export interface Database {
   'webhooks.org_secrets': OrgSecretsTable
   'webhooks.endpoints': EndpointsTable
@@ -111,10 +149,21 @@ export interface Database {
   'webhooks.deliveries': DeliveriesTable
   'webhooks.attempts': AttemptsTable
   'webhooks.worker_pools': WorkerPoolsTable
+  'webhooks.recoveries': RecoveriesTable
+  'webhooks.api_keys': ApiKeysTable
+  'webhooks.idempotency_keys': IdempotencyKeysTable
 }
 
 export type Db = Kysely<Database>
 export type Trx = Transaction<Database>
+
+/**
+ * Runs `fn` in a transaction: the caller's, when `db` already is one (an HTTP request that
+ * stores its idempotent answer with what it changed), or a new one.
+ */
+export function transact<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db as Trx) : db.transaction().execute(fn)
+}
 
 /**
  * A pg pool that logs (rather than crashes on) errors of idle clients, as pg requires. Its

@@ -17,6 +17,8 @@ export type ClaimedDelivery = {
   type: string
   created_at: Date
   data: unknown
+  /** An example sent from the API: the attempt says so in a header. */
+  test: boolean
   /** False when the endpoint was disabled or deleted after the delivery was made. */
   active: boolean
   secret: string | null
@@ -59,7 +61,7 @@ export async function claimDeliveries(db: Db, limit: number, leaseMs: number): P
       from due where d.id = due.id
       returning d.id, d.event_id, d.org_id, d.destination, d.endpoint_id, d.url, d.attempts, d.failures, d.replays
     )
-    select c.*, e.type, e.created_at, e.data,
+    select c.*, e.type, e.created_at, e.data, e.test,
       case when c.endpoint_id is null then true else coalesce(ep.enabled and ep.deleted_at is null, false) end as active,
       case when c.endpoint_id is null then os.secret else ep.secret end as secret,
       case when c.endpoint_id is null

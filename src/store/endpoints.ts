@@ -50,7 +50,8 @@ export async function createEndpoint(db: Db, endpoint: NewEndpoint): Promise<str
   }
 }
 
-function selectSummaries(db: Db) {
+/** Endpoints as operators see them (never their secrets); every lister starts from it. */
+export function selectSummaries(db: Db) {
   return db
     .selectFrom('webhooks.endpoints')
     .select([

@@ -54,13 +54,15 @@ export type DeliveryFilter = {
   limit: number
 }
 
-const STATUSES: Record<StatusFilter, DeliveryStatus[]> = {
+/** The stored statuses each status filter covers. */
+export const STATUSES: Record<StatusFilter, DeliveryStatus[]> = {
   delivered: ['delivered'],
   pending: ['pending', 'in_flight'],
   dropped: ['dropped'],
 }
 
-function selectDeliveries(db: Db) {
+/** Deliveries with their event's type and subject, as every listing shows them. */
+export function selectDeliveries(db: Db) {
   return db
     .selectFrom('webhooks.deliveries as d')
     .innerJoin('webhooks.events as e', 'e.id', 'd.event_id')

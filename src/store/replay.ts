@@ -1,6 +1,7 @@
 import type { RawBuilder } from 'kysely'
 import { sql } from 'kysely'
 import type { Db, DeliveryStatus } from './database.ts'
+import { transact } from './database.ts'
 
 /** What to replay: one delivery, every delivery of one event, or the dropped ones of an endpoint or org. */
 export type ReplaySelector =
@@ -102,7 +103,8 @@ export async function selectCandidates(
 }
 
 /**
- * Re-enqueues deliveries, keeping their ids, with a fresh retry budget, in one transaction, and
+ * Re-enqueues deliveries, keeping their ids, with a fresh retry budget, in one transaction (the
+ * caller's, if `db` is one), and
  * wakes the dispatchers. Only deliveries that are finished (delivered or dropped; dropped only,
  * when `droppedOnly`) and whose destination is active are touched: the status check runs inside
  * the UPDATE, so concurrent replays of the same deliveries cannot both succeed. Returns the ids
@@ -117,7 +119,7 @@ export async function replayDeliveries(
     return []
   }
   const finished: DeliveryStatus[] = droppedOnly ? ['dropped'] : ['delivered', 'dropped']
-  return db.transaction().execute(async (trx) => {
+  return transact(db, async (trx) => {
     const { rows } = await sql<{ id: string }>`
       update webhooks.deliveries d
       set status = 'pending', failures = 0, replays = d.replays + 1, next_attempt_at = now(),

@@ -82,3 +82,29 @@ export function rotatedSecret(sealed: string, graceMs: number) {
     secret: sealed,
   }
 }
+
+/** What is known of an org's render-webhook secret, without the secret; undefined without one. */
+export type OrgSecretInfo = {
+  created_at: Date
+  rotated_at: Date | null
+  /** Until when the secret a rotation replaced still signs beside the current one, if it does. */
+  previous_secret_expires_at: Date | null
+}
+
+export async function findOrgSecret(
+  db: Db,
+  orgId: string,
+): Promise<(OrgSecretInfo & { secret: string }) | undefined> {
+  return db
+    .selectFrom('webhooks.org_secrets')
+    .select([
+      'secret',
+      'created_at',
+      'rotated_at',
+      sql<Date | null>`case when previous_expires_at > now() then previous_expires_at end`.as(
+        'previous_secret_expires_at',
+      ),
+    ])
+    .where('org_id', '=', orgId)
+    .executeTakeFirst()
+}

@@ -19,6 +19,7 @@ import { registerPool, unregisterPool } from '../store/worker-pools.ts'
 import { version } from '../version.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { reconcileTask } from './reconcile.ts'
+import { RECOVER_TASK, recoverTask } from './recover.ts'
 import { PRUNE_CRONTAB, pruneTask } from './retention.ts'
 
 /** The prune's statements may take this many times DATABASE_QUERY_TIMEOUT. */
@@ -80,6 +81,8 @@ export async function startWorker(
       events,
       taskList: {
         reconcile: reconcileTask(db, logger, () => dispatcher?.kick()),
+        // Bulk recoveries started through the API; each batch replays and moves its cursor at once.
+        [RECOVER_TASK]: recoverTask(db, logger),
         // Deleting a batch of a large history may take longer than a delivery statement, but a
         // prune stalled on a silent connection must not hold its row locks for ever either.
         ...(config.retentionMs === undefined

@@ -1,0 +1,79 @@
+import { z } from 'zod'
+import { EventType, EventTypePattern, OrgId, PageInput, ResourceId, Time } from './common.ts'
+
+export const Endpoint = z
+  .object({
+    id: z.string().meta({ example: 'ep_0193f1d2a4b5c6d7e8f90a1b2c' }),
+    org_id: OrgId,
+    url: z.string(),
+    description: z.string().nullable(),
+    event_types: z.array(EventTypePattern).nullable().meta({ description: 'null: every event type' }),
+    enabled: z.boolean(),
+    disabled_reason: z.string().nullable(),
+    disabled_at: Time.nullable(),
+    created_at: Time,
+    previous_secret_expires_at: Time.nullable().meta({
+      description: 'until when the secret a rotation replaced still signs beside the current one',
+    }),
+  })
+  .meta({ id: 'Endpoint' })
+
+/** `whsec_…`: shown only in the answer that creates, rotates or reveals it. */
+const Secret = z.string().meta({ example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' })
+
+export const EndpointWithSecret = Endpoint.extend({ secret: Secret }).meta({ id: 'EndpointWithSecret' })
+
+const url = z.string().min(1).max(2048).meta({ example: 'https://your.app/hooks/imtegrate' })
+const eventTypes = z
+  .array(EventTypePattern)
+  .min(1)
+  .max(8)
+  .nullable()
+  .meta({ description: 'event types or families (video.*); null or left out: every type' })
+const description = z.string().max(500).nullable()
+
+export const EndpointRef = z.object({ endpoint_id: ResourceId })
+
+export const CreateEndpointInput = z.object({
+  url,
+  event_types: eventTypes.optional(),
+  description: description.optional(),
+})
+
+export const UpdateEndpointInput = EndpointRef.extend({
+  url: url.optional(),
+  event_types: eventTypes.optional(),
+  description: description.optional(),
+})
+
+export const ListEndpointsInput = z.object(PageInput)
+
+export const DisableEndpointInput = EndpointRef.extend({
+  reason: z.string().trim().min(1).max(500).optional(),
+})
+
+export const DisableResult = z
+  .object({ endpoint: Endpoint, dropped_deliveries: z.number().int() })
+  .meta({ id: 'DisableResult' })
+
+export const DeleteResult = z
+  .object({ id: z.string(), deleted: z.literal(true), dropped_deliveries: z.number().int() })
+  .meta({ id: 'DeleteResult' })
+
+export const RotateEndpointSecretInput = EndpointRef.extend({
+  force: z.boolean().optional().meta({
+    description: 'rotate even while the secret the last rotation replaced still signs (retiring it at once)',
+  }),
+})
+
+export const RotatedSecret = z
+  .object({ secret: Secret, previous_secret_expires_at: Time.nullable() })
+  .meta({ id: 'RotatedSecret' })
+
+export const RevealedSecret = z.object({ secret: Secret }).meta({ id: 'RevealedSecret' })
+
+export const SendTestInput = EndpointRef.extend({ event_type: EventType })
+
+export const TestSent = z
+  .object({ event_id: z.string(), delivery_id: z.string(), event_type: EventType })
+  .meta({ id: 'TestSent' })

@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { WebhooksApi } from '../../src/api/webhooks-api.ts'
+import { fanOutEvents } from '../../src/store/events.ts'
+import { refusal, testApi } from '../helpers/api.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+
+let testDb: TestDb
+let api: WebhooksApi
+
+beforeAll(async () => {
+  testDb = await createTestDatabase()
+  api = testApi(testDb)
+})
+afterAll(() => testDb?.drop())
+
+const stored = (id: string) =>
+  testDb.db.selectFrom('webhooks.endpoints').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
+
+describe('endpoints through the TypeScript API', () => {
+  it('creates an endpoint and shows its secret in that answer only, sealed in the database', async () => {
+    const created = await api.createEndpoint('org_ep', {
+      url: 'https://example.com/hooks',
+      event_types: ['video.*', 'image.failed', 'video.*'],
+      description: 'main',
+    })
+    expect(created).toMatchObject({
+      org_id: 'org_ep',
+      url: 'https://example.com/hooks',
+      event_types: ['video.*', 'image.failed'],
+      description: 'main',
+      enabled: true,
+      disabled_at: null,
+      previous_secret_expires_at: null,
+    })
+    expect(created.id).toMatch(/^ep_/)
+    expect(created.secret).toMatch(/^whsec_/)
+    expect((await stored(created.id)).secret).toMatch(/^enc:v1:/)
+    const fetched = await api.getEndpoint('org_ep', { endpoint_id: created.id })
+    expect(fetched).not.toHaveProperty('secret')
+    expect(JSON.stringify(await api.listEndpoints('org_ep'))).not.toContain(created.secret)
+    expect(await api.revealEndpointSecret('org_ep', { endpoint_id: created.id })).toEqual({
+      secret: created.secret,
+    })
+  })
+
+  it('refuses bad input naming the field, and writes nothing', async () => {
+    const before = await testDb.db.selectFrom('webhooks.endpoints').select('id').execute()
+    const cases: Array<[() => Promise<unknown>, string]> = [
+      [() => api.createEndpoint('org_ep', { url: 'ftp://example.com/x' }), 'url'],
+      [() => api.createEndpoint('org_ep', { url: 'https://user:pw@example.com/' }), 'url'],
+      [
+        () =>
+          api.createEndpoint('org_ep', {
+            url: 'https://example.com/',
+            event_types: ['image.done' as 'image.failed'],
+          }),
+        'event_types.0',
+      ],
+      [() => api.createEndpoint('org_ep', { url: 'https://example.com/', event_types: [] }), 'event_types'],
+      [
+        () => api.createEndpoint('org_ep', { url: 'https://example.com/', description: 'x'.repeat(501) }),
+        'description',
+      ],
+      [() => api.createEndpoint('org ep', { url: 'https://example.com/' }), 'org'],
+      [() => api.createEndpoint('', { url: 'https://example.com/' }), 'org'],
+      [() => api.getEndpoint('org_ep', { endpoint_id: '' }), 'endpoint_id'],
+    ]
+    for (const [call, field] of cases) {
+      expect(await refusal(call())).toMatchObject({ code: 'INVALID_ARGUMENT', field })
+    }
+    expect(await testDb.db.selectFrom('webhooks.endpoints').select('id').execute()).toEqual(before)
+  })
+
+  it('updates the URL, event types and description; pending deliveries follow the new URL', async () => {
+    const ep = await api.createEndpoint('org_up', { url: 'https://old.example.com/' })
+    await testDb.pool.query(
+      `insert into webhooks.events (id, org_id, type, subject_id, data, created_at)
+       values ('evt_up1', 'org_up', 'image.completed', 'img_up1', '{}', now())`,
+    )
+    await fanOutEvents(testDb.db, 10)
+    const updated = await api.updateEndpoint('org_up', {
+      endpoint_id: ep.id,
+      url: 'https://new.example.com/h',
+      event_types: ['collection.completed'],
+      description: 'moved',
+    })
+    expect(updated).toMatchObject({
+      url: 'https://new.example.com/h',
+      event_types: ['collection.completed'],
+      description: 'moved',
+    })
+    const { rows } = await testDb.pool.query('select url from webhooks.deliveries where endpoint_id = $1', [
+      ep.id,
+    ])
+    expect(rows).toEqual([{ url: 'https://new.example.com/h' }])
+    // Only what is given changes; null means "every event type" and "no description".
+    const cleared = await api.updateEndpoint('org_up', {
+      endpoint_id: ep.id,
+      event_types: null,
+      description: null,
+    })
+    expect(cleared).toMatchObject({ url: 'https://new.example.com/h', event_types: null, description: null })
+    expect(
+      await refusal(api.updateEndpoint('org_up', { endpoint_id: ep.id, url: 'https://exa mple.com/' })),
+    ).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'url',
+    })
+    expect((await stored(ep.id)).url).toBe('https://new.example.com/h')
+  })
+
+  it('disables (dropping pending deliveries), enables and deletes', async () => {
+    const ep = await api.createEndpoint('org_life', { url: 'https://example.com/life' })
+    await testDb.pool.query(
+      `insert into webhooks.events (id, org_id, type, subject_id, data, created_at)
+       values ('evt_life1', 'org_life', 'image.completed', 'img_life1', '{}', now())`,
+    )
+    await fanOutEvents(testDb.db, 10)
+    const disabled = await api.disableEndpoint('org_life', { endpoint_id: ep.id, reason: 'maintenance' })
+    expect(disabled).toMatchObject({
+      endpoint: { enabled: false, disabled_reason: 'maintenance' },
+      dropped_deliveries: 1,
+    })
+    expect(await api.enableEndpoint('org_life', { endpoint_id: ep.id })).toMatchObject({
+      enabled: true,
+      disabled_reason: null,
+    })
+    expect(await api.deleteEndpoint('org_life', { endpoint_id: ep.id })).toEqual({
+      id: ep.id,
+      deleted: true,
+      dropped_deliveries: 0,
+    })
+    expect((await api.listEndpoints('org_life')).data).toEqual([])
+    for (const call of [
+      () => api.getEndpoint('org_life', { endpoint_id: ep.id }),
+      () => api.enableEndpoint('org_life', { endpoint_id: ep.id }),
+      () => api.deleteEndpoint('org_life', { endpoint_id: ep.id }),
+    ]) {
+      expect(await refusal(call())).toEqual({
+        code: 'NOT_FOUND',
+        field: undefined,
+        message: `no endpoint ${ep.id}`,
+      })
+    }
+  })
+
+  it('rotates a secret: the old one signs during the grace period, a second rotation needs force', async () => {
+    const ep = await api.createEndpoint('org_rot', { url: 'https://example.com/rot' })
+    const rotated = await api.rotateEndpointSecret('org_rot', { endpoint_id: ep.id })
+    expect(rotated.secret).not.toBe(ep.secret)
+    expect(Date.parse(rotated.previous_secret_expires_at ?? '')).toBeGreaterThan(Date.now() + 86_000_000)
+    expect(await refusal(api.rotateEndpointSecret('org_rot', { endpoint_id: ep.id }))).toMatchObject({
+      code: 'SECRET_STILL_SIGNING',
+    })
+    const forced = await api.rotateEndpointSecret('org_rot', { endpoint_id: ep.id, force: true })
+    expect(await api.revealEndpointSecret('org_rot', { endpoint_id: ep.id })).toEqual({
+      secret: forced.secret,
+    })
+  })
+
+  it('pages through endpoints in creation order, both ways', async () => {
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) {
+      ids.push((await api.createEndpoint('org_pages', { url: `https://example.com/${i}` })).id)
+    }
+    const first = await api.listEndpoints('org_pages', { limit: 2 })
+    expect(first.data.map((e) => e.id)).toEqual(ids.slice(0, 2))
+    expect(first.prev_cursor).toBeNull()
+    const second = await api.listEndpoints('org_pages', { limit: 2, after: first.next_cursor ?? '' })
+    const third = await api.listEndpoints('org_pages', { limit: 2, after: second.next_cursor ?? '' })
+    expect([second, third].map((p) => p.data.map((e) => e.id))).toEqual([ids.slice(2, 4), ids.slice(4)])
+    expect(third.next_cursor).toBeNull()
+    const back = await api.listEndpoints('org_pages', { limit: 2, before: third.prev_cursor ?? '' })
+    expect(back.data.map((e) => e.id)).toEqual(ids.slice(2, 4))
+    const start = await api.listEndpoints('org_pages', { limit: 2, before: back.prev_cursor ?? '' })
+    expect(start).toMatchObject({ prev_cursor: null })
+    expect(start.data.map((e) => e.id)).toEqual(ids.slice(0, 2))
+    expect(await refusal(api.listEndpoints('org_pages', { after: 'not-a-cursor' }))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'after',
+    })
+    expect(await refusal(api.listEndpoints('org_pages', { limit: 101 }))).toMatchObject({ field: 'limit' })
+  })
+})
+
+describe("the org's render-webhook secret through the TypeScript API", () => {
+  it('is created once, shown once, rotated, and described without the secret', async () => {
+    expect(await refusal(api.getOrgSecret('org_sec'))).toMatchObject({ code: 'NOT_FOUND' })
+    const created = await api.createOrgSecret('org_sec')
+    expect(created).toEqual({ org_id: 'org_sec', secret: expect.stringMatching(/^whsec_/) })
+    expect(await refusal(api.createOrgSecret('org_sec'))).toMatchObject({ code: 'SECRET_EXISTS' })
+    const info = await api.getOrgSecret('org_sec')
+    expect(info).toMatchObject({ org_id: 'org_sec', rotated_at: null, previous_secret_expires_at: null })
+    expect(JSON.stringify(info)).not.toContain('whsec_')
+    const rotated = await api.rotateOrgSecret('org_sec')
+    expect(rotated.previous_secret_expires_at).not.toBeNull()
+    expect(await api.revealOrgSecret('org_sec')).toEqual({ secret: rotated.secret })
+    expect(await refusal(api.rotateOrgSecret('org_sec'))).toMatchObject({ code: 'SECRET_STILL_SIGNING' })
+    expect(await refusal(api.rotateOrgSecret('org_none'))).toMatchObject({ code: 'NOT_FOUND' })
+  })
+})
