@@ -56,10 +56,17 @@ const integer = (min: number, max: number) =>
     return value
   })
 
+/** The sslmode values pg acts on; any other is read as SSL with full verification, silently. */
+const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const
+
 /** Never echoes the URL: it may hold a password. */
 const postgresUrl = checked((text) => {
   if (!/^postgres(ql)?:\/\//.test(text) || !URL.canParse(text)) {
     throw new Error('must be a postgres:// URL')
+  }
+  const sslmode = new URL(text).searchParams.get('sslmode')
+  if (sslmode !== null && !(SSL_MODES as readonly string[]).includes(sslmode)) {
+    throw new Error(`has sslmode=${shown(sslmode, 40)}; use one of ${SSL_MODES.join(', ')}`)
   }
   return text
 })

@@ -48,6 +48,17 @@ export async function reachDatabase(pool: pg.Pool): Promise<void> {
   }
 }
 
+/**
+ * Connects once and lets go, within `timeoutMs` (a listener that never answers is given up on):
+ * for a command that hands the URL on, such as the worker, whose own start would otherwise
+ * report the same failures as pg's stack traces.
+ */
+export async function probeDatabase(url: string, timeoutMs: number): Promise<void> {
+  const pool = createPool(url, 1, undefined, 'imtegrate-webhooks', timeoutMs)
+  await reachDatabase(pool)
+  await pool.end()
+}
+
 /** Runs `fn` with an open context and always closes it. */
 export async function withContext<T>(io: Io, fn: (context: Context) => Promise<T>): Promise<T> {
   const context = await openContext(io)

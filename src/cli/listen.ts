@@ -68,9 +68,12 @@ async function listen(io: Io, orgId: string, receiverPort: number): Promise<void
     const databaseUrl = config.databaseUrl ?? EMBEDDED_URL
     const secret = generateSecret()
     running.receiver = await startListenReceiver(secret, receiverPort, (arrival) => io.out(describe(arrival)))
+    // Like the worker command: only the embedded development database is migrated here.
     running.worker = await startWorker(
       { ...config, databaseUrl, allowPrivateTargets: { all: false, cidrs: ['127.0.0.1/32'] } },
       logger,
+      undefined,
+      { migrate: running.embedded !== undefined },
     )
     const db = createDb(createPool(databaseUrl, 2, logger))
     running.db = db

@@ -4,6 +4,7 @@ import { coerceError } from '../errors.ts'
 import { createLogger, prettyDestination, wantsPrettyLog } from '../logger.ts'
 import type { WorkerHandle } from '../worker/runner.ts'
 import { startWorker } from '../worker/runner.ts'
+import { probeDatabase } from './context.ts'
 import type { Command } from './io.ts'
 import { CommandError, parse } from './io.ts'
 
@@ -11,7 +12,8 @@ export const workerCommand: Command = {
   usage: `imtegrate-webhooks worker
 
 Runs the dispatcher and graphile-worker until SIGTERM or SIGINT, then stops gracefully (exit 0).
-With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
+Refuses (exit 1) a database that \`imtegrate-webhooks migrate\` has not brought up to date; with
+no DATABASE_URL it starts an embedded PostgreSQL kept under .data/, which it migrates itself.`,
   async run(args, io) {
     parse(args, {})
     const config = loadConfig(io.env)
@@ -69,11 +71,14 @@ With no DATABASE_URL it starts an embedded PostgreSQL kept under .data/.`,
         'WEBHOOK_LEASE_MARGIN is not longer than DATABASE_QUERY_TIMEOUT: an outcome write that slow outlasts its lease, and another worker sends the delivery again',
       )
     }
+    const databaseUrl = config.databaseUrl ?? (embedded?.url as string)
     try {
-      worker = await startWorker(
-        { ...config, databaseUrl: config.databaseUrl ?? (embedded?.url as string) },
-        logger,
-      )
+      // A database that cannot be used is one line, as for every command; the connection wait
+      // is bounded like the worker's statements. Only the embedded database migrates itself.
+      await probeDatabase(databaseUrl, config.queryTimeoutMs)
+      worker = await startWorker({ ...config, databaseUrl }, logger, undefined, {
+        migrate: embedded !== undefined,
+      })
     } catch (error) {
       unlisten()
       await embedded?.stop()

@@ -169,13 +169,14 @@ export function transact<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
  * A pg pool that logs (rather than crashes on) errors of idle clients, as pg requires. Its
  * connections show in pg_stat_activity as `applicationName`, and send TCP keepalives: a route
  * that silently drops an idle connection is noticed before a statement is sent into it. A new
- * connection that is not made within 30 s fails rather than waits.
+ * connection that is not made within `connectTimeoutMs` (30 s) fails rather than waits.
  */
 export function createPool(
   connectionString: string,
   max: number,
   logger?: Logger,
   applicationName = 'imtegrate-webhooks',
+  connectTimeoutMs = 30_000,
 ): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
@@ -184,7 +185,7 @@ export function createPool(
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     // Also bounds the wait for a free client: one this long is a stall, better reported than kept.
-    connectionTimeoutMillis: 30_000,
+    connectionTimeoutMillis: connectTimeoutMs,
   })
   const onError = (error: Error) => logger?.warn({ err: error }, 'database connection error')
   pool.on('error', onError)

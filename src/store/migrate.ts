@@ -81,3 +81,55 @@ export async function migrate(pool: pg.Pool, logger: Logger): Promise<string[]> 
   }
   return applied
 }
+
+/**
+ * The number of graphile-worker's newest migration, as the installed package would apply it.
+ * The package does not export its list, so it is read from the file that holds it; a layout
+ * that changed with an upgrade fails loudly here (and in the tests) rather than guess.
+ */
+async function graphileWorkerRevision(): Promise<number> {
+  const file = new URL('./generated/sql.js', import.meta.resolve('graphile-worker'))
+  const { migrations } = (await import(file.href)) as { migrations?: Record<string, string> }
+  const numbers = Object.keys(migrations ?? {}).map((name) => Number.parseInt(name, 10))
+  if (numbers.length === 0 || numbers.some(Number.isNaN)) {
+    throw new Error(`cannot read graphile-worker's migrations from ${file.pathname}`)
+  }
+  return Math.max(...numbers)
+}
+
+/**
+ * What `migrate` would still do to this database: graphile-worker's schema (absent or older than
+ * the installed package's) and the names of `migrations/*.sql` files not applied. Empty when the
+ * database is up to date. Reads only; creates nothing.
+ */
+export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
+  const [revision, migrations] = await Promise.all([graphileWorkerRevision(), readMigrations()])
+  const client = await pool.connect()
+  try {
+    const { rows } = await client.query<{ worker: string | null; ours: string | null }>(
+      `select to_regclass('graphile_worker.migrations')::text as worker,
+              to_regclass('webhooks.migrations')::text as ours`,
+    )
+    const tables = rows[0]
+    const pending: string[] = []
+    const installed =
+      tables?.worker == null
+        ? 0
+        : ((await client.query<{ id: number | null }>('select max(id) as id from graphile_worker.migrations'))
+            .rows[0]?.id ?? 0)
+    if (installed < revision) {
+      pending.push(`graphile-worker's schema (revision ${revision}, found ${installed || 'none'})`)
+    }
+    const applied = new Set(
+      tables?.ours == null
+        ? []
+        : (await client.query<{ id: number }>('select id from webhooks.migrations')).rows.map(
+            (row) => row.id,
+          ),
+    )
+    pending.push(...migrations.filter((m) => !applied.has(m.id)).map((m) => m.name))
+    return pending
+  } finally {
+    client.release()
+  }
+}

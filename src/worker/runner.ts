@@ -5,7 +5,7 @@ import type pg from 'pg'
 import type { Config } from '../config.ts'
 import { createTargetGuard } from '../delivery/address-guard.ts'
 import { createHttpClient } from '../delivery/http.ts'
-import { coerceError } from '../errors.ts'
+import { coerceError, WebhookError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { workerLogger } from '../logger.ts'
 import type { Monitor } from '../metrics/monitor.ts'
@@ -14,7 +14,7 @@ import { NO_METRICS } from '../metrics/worker-metrics.ts'
 import { createSecretBox } from '../secret-box.ts'
 import type { Db } from '../store/database.ts'
 import { createDb, createPool } from '../store/database.ts'
-import { migrate } from '../store/migrate.ts'
+import { migrate, pendingMigrations } from '../store/migrate.ts'
 import { registerPool, unregisterPool } from '../store/worker-pools.ts'
 import { version } from '../version.ts'
 import { Dispatcher } from './dispatcher.ts'
@@ -36,9 +36,18 @@ export type WorkerHandle = {
   done: Promise<void>
 }
 
+export type StartOptions = {
+  /**
+   * Migrate the database first (the embedded development database). Otherwise a database that
+   * `migrate` has not brought up to date is refused (SCHEMA_NOT_MIGRATED), and nothing is
+   * created in it: installing schemas is the operator's step, not a side effect of a start.
+   */
+  migrate?: boolean
+}
+
 /**
- * Starts a worker: migrates, then runs graphile-worker (the reconciler cron, and the hourly prune
- * with WEBHOOK_RETENTION set) and the dispatcher
+ * Starts a worker: checks (or, with `migrate`, migrates) the database, then runs graphile-worker
+ * (the reconciler cron, and the hourly prune with WEBHOOK_RETENTION set) and the dispatcher
  * on one pg pool. Anything fatal (graphile-worker's pool dying) rejects `done`; the caller
  * should exit non-zero so a supervisor restarts it, rather than leave a worker half alive.
  */
@@ -46,6 +55,7 @@ export async function startWorker(
   config: Config & { databaseUrl: string },
   logger: Logger,
   givenPool?: pg.Pool,
+  options: StartOptions = {},
 ): Promise<WorkerHandle> {
   const pool = givenPool ?? createPool(config.databaseUrl, config.poolSize, logger)
   // A start that fails part-way leaves nothing running (a pool, graphile-worker, a LISTEN, the
@@ -57,9 +67,13 @@ export async function startWorker(
   }
   const db = createDb(pool, config.queryTimeoutMs)
   try {
-    // Before migrating: a supervisor sees the worker start up (not ready) rather than nothing.
+    // Before the schema check: a supervisor sees the worker start up (not ready) rather than nothing.
     monitor = await startMonitorIfSet(config, db, logger)
-    await migrate(pool, logger)
+    if (options.migrate === true) {
+      await migrate(pool, logger)
+    } else {
+      await refuseUnmigrated(pool)
+    }
   } catch (error) {
     await releaseStart()
     throw error
@@ -195,4 +209,19 @@ async function startMonitorIfSet(config: Config, db: Db, logger: Logger): Promis
     pollIntervalMs: config.pollIntervalMs,
     queryTimeoutMs: config.queryTimeoutMs,
   })
+}
+
+/** Refuses a database that `migrate` has not brought up to date, saying what is missing. */
+async function refuseUnmigrated(pool: pg.Pool): Promise<void> {
+  const pending = await pendingMigrations(pool)
+  if (pending.length > 0) {
+    const listed =
+      pending.length > 3
+        ? `${pending.slice(0, 2).join(', ')} and ${pending.length - 2} more`
+        : pending.join(', ')
+    throw new WebhookError(
+      'SCHEMA_NOT_MIGRATED',
+      `the database is not migrated (pending: ${listed}); run \`imtegrate-webhooks migrate\` first`,
+    )
+  }
 }
