@@ -100,12 +100,14 @@ async function graphileWorkerRevision(): Promise<number> {
 /**
  * What `migrate` would still do to this database: graphile-worker's schema (absent or older than
  * the installed package's) and the names of `migrations/*.sql` files not applied. Empty when the
- * database is up to date. Reads only; creates nothing.
+ * database is up to date. Reads only; creates nothing. A migrate running meanwhile is waited for
+ * (a shared hold of its lock), so a worker started during a deployment's migrate sees its result.
  */
 export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
   const [revision, migrations] = await Promise.all([graphileWorkerRevision(), readMigrations()])
   const client = await pool.connect()
   try {
+    await client.query('select pg_advisory_lock_shared($1)', [MIGRATION_LOCK])
     const { rows } = await client.query<{ worker: string | null; ours: string | null }>(
       `select to_regclass('graphile_worker.migrations')::text as worker,
               to_regclass('webhooks.migrations')::text as ours`,
@@ -130,6 +132,7 @@ export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
     pending.push(...migrations.filter((m) => !applied.has(m.id)).map((m) => m.name))
     return pending
   } finally {
+    await client.query('select pg_advisory_unlock_shared($1)', [MIGRATION_LOCK]).catch(() => undefined)
     client.release()
   }
 }

@@ -1,6 +1,8 @@
-import pg from 'pg'
+import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { MIGRATION_LOCK } from '../../src/store/migrate.ts'
+import { createLogger } from '../../src/logger.ts'
+import { createPool } from '../../src/store/database.ts'
+import { MIGRATION_LOCK, migrate } from '../../src/store/migrate.ts'
 import type { WorkerHandle } from '../../src/worker/runner.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
@@ -125,21 +127,22 @@ describe('/healthz and /readyz of a worker whose database stops and comes back',
   })
 })
 
-describe('/readyz of a worker that has not migrated yet', () => {
+describe('/readyz of a worker started while migrate runs', () => {
   let emptyDb: TestDb
-  let locker: pg.Client
+  let migrator: pg.Pool | undefined
   afterAll(async () => {
     await disposeChildren()
-    await locker?.end().catch(() => undefined)
+    await migrator?.end().catch(() => undefined)
     await emptyDb?.drop()
   })
 
   it('is not ready until the migrations ran, then ready (metrics on by environment alone)', async () => {
     emptyDb = await createTestDatabase({ empty: true })
-    // Another migrator holds the lock: this worker's migrations wait behind it.
-    locker = new pg.Client({ connectionString: emptyDb.url })
-    await locker.connect()
-    await locker.query('select pg_advisory_lock($1)', [MIGRATION_LOCK])
+    // A migrator of one connection holds the migration lock: the worker, which migrates nothing
+    // itself, waits for it before checking the schema. Session locks nest, so the same connection
+    // then migrates and lets go.
+    migrator = createPool(emptyDb.url, 1)
+    await migrator.query('select pg_advisory_lock($1)', [MIGRATION_LOCK])
     const port = await freePort()
     const worker = spawnWorker(emptyDb, { WEBHOOK_METRICS_PORT: String(port) })
     const base = `http://127.0.0.1:${port}`
@@ -158,7 +161,8 @@ describe('/readyz of a worker that has not migrated yet', () => {
     expect(health.status).toBe(503)
     expect(health.body.checks['dispatcher']).toEqual({ ok: false, detail: 'not started' })
 
-    await locker.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK])
+    await migrate(migrator, createLogger('silent'))
+    await migrator.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK])
     await vi.waitFor(
       async () => {
         const ready = await probe(`${base}/readyz`)
