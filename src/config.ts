@@ -148,6 +148,8 @@ const envSchema = z.object({
   DATABASE_QUERY_TIMEOUT: duration(100, 600_000).default(10_000),
   WEBHOOK_METRICS_PORT: integer(0, 65_535).optional(),
   WEBHOOK_METRICS_HOST: listenHost.default('127.0.0.1'),
+  WEBHOOK_API_PORT: integer(0, 65_535).default(8787),
+  WEBHOOK_API_HOST: listenHost.default('127.0.0.1'),
 })
 
 /** Every environment variable the configuration reads (.env.example lists each one). */
@@ -177,6 +179,9 @@ export type Config = Readonly<{
   /** Set: /metrics, /healthz and /readyz are served on this port (0: any free one). Unset: off. */
   metricsPort: number | undefined
   metricsHost: string
+  /** Where `imtegrate-webhooks serve` serves the HTTP API (port 0: any free one). */
+  apiPort: number
+  apiHost: string
 }>
 
 /**
@@ -230,5 +235,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT,
     metricsPort: e.WEBHOOK_METRICS_PORT,
     metricsHost: e.WEBHOOK_METRICS_HOST,
+    apiPort: e.WEBHOOK_API_PORT,
+    apiHost: e.WEBHOOK_API_HOST,
   })
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { errorText, sqlState, WebhookError } from '../errors.ts'
 import { printable } from '../text.ts'
+import { apiKeysCommand } from './api-keys.ts'
 import { deliveriesCommand } from './deliveries.ts'
 import { endpointsCommand } from './endpoints.ts'
 import type { Command, Io } from './io.ts'
@@ -10,6 +11,7 @@ import { migrateCommand } from './migrate.ts'
 import { pruneCommand } from './prune.ts'
 import { replayCommand } from './replay.ts'
 import { secretsCommand } from './secrets.ts'
+import { serveCommand } from './serve.ts'
 import { workerCommand } from './worker.ts'
 
 const commands: Record<string, Command> = {
@@ -21,6 +23,8 @@ const commands: Record<string, Command> = {
   endpoints: endpointsCommand,
   prune: pruneCommand,
   listen: listenCommand,
+  serve: serveCommand,
+  'api-keys': apiKeysCommand,
 }
 
 const usage = `imtegrate-webhooks <command> [options]
@@ -34,6 +38,8 @@ Commands:
   endpoints     register, list, disable, enable, delete org endpoints; rotate their secrets
   prune         delete the history (events, deliveries, attempts) that ended long ago
   listen        see signed webhooks arrive: a local receiver, sample renders (npm run demo)
+  serve         serve the HTTP API (the org-scoped management API) on WEBHOOK_API_PORT
+  api-keys      create, list or revoke the HTTP API's keys
 
 Run \`imtegrate-webhooks <command> --help\` for a command's options.`
 

@@ -212,7 +212,7 @@ async function startMonitorIfSet(config: Config, db: Db, logger: Logger): Promis
 }
 
 /** Refuses a database that `migrate` has not brought up to date, saying what is missing. */
-async function refuseUnmigrated(pool: pg.Pool): Promise<void> {
+export async function refuseUnmigrated(pool: pg.Pool): Promise<void> {
   const pending = await pendingMigrations(pool)
   if (pending.length > 0) {
     const listed =
