@@ -5,6 +5,18 @@
 
 CREATE SCHEMA webhooks;
 
+CREATE FUNCTION webhooks.check_endpoint_limits(max_in_flight integer, rate_limit double precision) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+begin
+  if max_in_flight is not null and (max_in_flight < 1 or max_in_flight > 1000) then
+    perform webhooks.invalid('max_in_flight', format('must be between 1 and 1000, got %s', max_in_flight));
+  end if;
+  if rate_limit is not null and not (rate_limit > 0 and rate_limit <= 10000) then
+    perform webhooks.invalid('rate_limit', format('must be more than 0 and at most 10000 per second, got %s', rate_limit));
+  end if;
+end $$;
+
 CREATE FUNCTION webhooks.check_event_types(argument text, patterns text[]) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     AS $$
@@ -57,6 +69,133 @@ begin
   end if;
 end $_$;
 
+CREATE FUNCTION webhooks.claim_deliveries(max_deliveries integer, lease_ms integer, default_cap integer, pool_id text, passed_over bigint[] DEFAULT '{}'::bigint[], only_destinations bigint[] DEFAULT NULL::bigint[], take_over_after_ms integer DEFAULT 0) RETURNS TABLE(id text, event_id text, org_id text, destination text, destination_id bigint, endpoint_id text, url text, attempts integer, failures integer, replays integer, type text, created_at timestamp with time zone, data json, test boolean, active boolean, secret text, previous_secret text)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+declare
+  turn_ids bigint[];
+  lease interval := lease_ms * interval '1 millisecond';
+begin
+  select array_agg(r.id) into turn_ids from (
+    select d.id from webhooks.destinations d
+    where d.ready_at <= now() and d.id <> all(passed_over)
+      and (only_destinations is null or d.id = any(only_destinations))
+    order by d.ready_at limit max_deliveries
+    for update skip locked) r;
+  if turn_ids is null then
+    return;
+  end if;
+
+  return query
+  with sized as (
+    select d.id, d.send_window, d.backoff_until,
+      coalesce(ep.max_in_flight, default_cap) as cap,
+      ep.rate_limit,
+      live.n as in_flight,
+      live.first_expiry,
+      case when ep.rate_limit is not null then
+        least(greatest(1, ep.rate_limit / 10),
+              d.tokens + ep.rate_limit * extract(epoch from now() - d.tokens_at)) end as tokens
+    from webhooks.destinations d
+    left join webhooks.endpoints ep on ep.id = d.endpoint_id
+    cross join lateral (
+      select count(*)::integer as n, min(q.due_at) as first_expiry
+      from webhooks.delivery_queue q
+      where q.destination_id = d.id and q.leased and q.due_at > now()) live
+    where d.id = any(turn_ids)
+  ), allowed as (
+    select s.*,
+      case when s.backoff_until > now() then 0
+        else greatest(0, least(least(s.send_window, s.cap) - s.in_flight,
+                               coalesce(floor(s.tokens)::integer, max_deliveries), max_deliveries))
+      end as n
+    from sized s
+  ), lists as (
+    -- Each destination's waiting deliveries (one more than it may take, to know what comes next)
+    -- and its expired leases, by when each may be taken.
+    select a.id as destination_id, l.delivery_id, l.eligible_at, l.takeover,
+      row_number() over (partition by a.id order by l.eligible_at, l.delivery_id) as turn
+    from allowed a
+    cross join lateral (
+      (select q.delivery_id, q.due_at as eligible_at, false as takeover
+       from webhooks.delivery_queue q
+       where q.destination_id = a.id and not q.leased
+       order by q.due_at limit a.n + 1)
+      union all
+      (select q.delivery_id,
+         greatest(case when take_over_after_ms > 0 then now() + take_over_after_ms * interval '1 millisecond' end,
+           case when q.due_at > now() - lease and exists (
+                  select 1 from webhooks.worker_pools p where p.id = q.leased_by and p.heartbeat_at > q.due_at)
+                then q.due_at + lease else q.due_at end),
+         true
+       from webhooks.delivery_queue q
+       where q.destination_id = a.id and q.leased and q.due_at <= now())
+    ) l
+  ), chosen as (
+    select l.destination_id, l.delivery_id, l.takeover
+    from lists l join allowed a on a.id = l.destination_id
+    where l.turn <= a.n and l.eligible_at <= now()
+    order by l.turn, l.eligible_at
+    limit max_deliveries
+  ), taken as (
+    select c.destination_id, count(*)::integer as k from chosen c group by c.destination_id
+  ), lost as (
+    insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
+      duration_ms, error_code, error_message, outcome)
+    select q.delivery_id, q.attempts, q.replays, dl.org_id, dl.endpoint_id, q.due_at - lease, 0, 'worker_lost',
+      'the worker holding this attempt stopped before recording its outcome', 'lost'
+    from chosen c
+    join webhooks.delivery_queue q on q.delivery_id = c.delivery_id
+    join webhooks.deliveries dl on dl.id = c.delivery_id
+    where c.takeover
+    on conflict (delivery_id, attempt_no) do nothing
+  ), claimed as (
+    update webhooks.delivery_queue q
+    set leased = true, leased_by = pool_id, attempts = q.attempts + 1, due_at = now() + lease
+    from chosen c
+    where q.delivery_id = c.delivery_id
+    returning q.delivery_id, q.destination_id, q.attempts, q.failures, q.replays
+  ), moved as (
+    update webhooks.destinations d
+    set saturated = m.full,
+      tokens = case when m.rate_limit is null then d.tokens else m.tokens - m.k end,
+      tokens_at = case when m.rate_limit is null then d.tokens_at else now() end,
+      ready_at = case
+        when m.next_at is null and m.leases_until is null then null
+        when m.backoff_until > now() then m.backoff_until
+        when m.full then m.leases_until
+        when m.next_at is null then m.leases_until
+        else least(m.leases_until, greatest(m.next_at,
+          case when m.rate_limit is not null and m.tokens - m.k < 1
+               then now() + (1 - (m.tokens - m.k)) / m.rate_limit * interval '1 second'
+               else now() end))
+      end
+    from (
+      select a.id, a.rate_limit, a.tokens, a.backoff_until, coalesce(t.k, 0) as k,
+        a.in_flight + coalesce(t.k, 0) >= least(a.send_window, a.cap) as full,
+        least(a.first_expiry, case when t.k > 0 then now() + lease end) as leases_until,
+        (select l.eligible_at from lists l where l.destination_id = a.id and l.turn = coalesce(t.k, 0) + 1)
+          as next_at
+      from allowed a left join taken t on t.destination_id = a.id
+    ) m
+    where d.id = m.id
+  )
+  select c.delivery_id, dl.event_id, dl.org_id, dl.destination, c.destination_id, dl.endpoint_id, dl.url,
+    c.attempts, c.failures, c.replays, e.type, e.created_at, e.data, e.test,
+    case when dl.endpoint_id is null then true else coalesce(ep.enabled and ep.deleted_at is null, false) end,
+    case when dl.endpoint_id is null then os.secret else ep.secret end,
+    case when dl.endpoint_id is null
+      then case when os.previous_expires_at > now() then os.previous_secret end
+      else case when ep.previous_expires_at > now() then ep.previous_secret end
+    end
+  from claimed c
+  join webhooks.deliveries dl on dl.id = c.delivery_id
+  join webhooks.events e on e.id = dl.event_id
+  left join webhooks.endpoints ep on ep.id = dl.endpoint_id
+  left join webhooks.org_secrets os on dl.endpoint_id is null and os.org_id = dl.org_id;
+end $$;
+
 CREATE FUNCTION webhooks.count_collection_child(org_id text, collection_id text, status text) RETURNS void
     LANGUAGE plpgsql
     AS $$
@@ -95,7 +234,7 @@ begin
   where col.org_id = c.org_id and col.id = c.id;
 end $$;
 
-CREATE FUNCTION webhooks.create_endpoint(org_id text, url text, secret text, event_types text[] DEFAULT NULL::text[], description text DEFAULT NULL::text) RETURNS text
+CREATE FUNCTION webhooks.create_endpoint(org_id text, url text, secret text, event_types text[] DEFAULT NULL::text[], description text DEFAULT NULL::text, max_in_flight integer DEFAULT NULL::integer, rate_limit double precision DEFAULT NULL::double precision) RETURNS text
     LANGUAGE plpgsql
     AS $$
 declare
@@ -114,10 +253,72 @@ begin
     perform webhooks.invalid('description', format('is %s characters long; the limit is 500',
       length(create_endpoint.description)));
   end if;
-  insert into webhooks.endpoints (id, org_id, url, description, event_types, secret)
+  perform webhooks.check_endpoint_limits(create_endpoint.max_in_flight, create_endpoint.rate_limit);
+  insert into webhooks.endpoints (id, org_id, url, description, event_types, secret, max_in_flight, rate_limit)
   values (endpoint_id, create_endpoint.org_id, create_endpoint.url, create_endpoint.description,
-    create_endpoint.event_types, create_endpoint.secret);
+    create_endpoint.event_types, create_endpoint.secret, create_endpoint.max_in_flight, create_endpoint.rate_limit);
   return endpoint_id;
+end $$;
+
+CREATE FUNCTION webhooks.delivery_targets(event_ids text[]) RETURNS TABLE(event_id text, org_id text, destination text, endpoint_id text, url text, destination_key text, origin text)
+    LANGUAGE sql STABLE
+    AS $$
+  select e.id, e.org_id, 'render_url', null::text, e.webhook_url,
+    webhooks.destination_key(e.org_id, null, e.webhook_url), webhooks.url_origin(e.webhook_url)
+  from webhooks.events e
+  where e.id = any(event_ids) and e.webhook_url is not null
+  union all
+  select e.id, e.org_id, ep.id, ep.id, ep.url, ep.id, null::text
+  from webhooks.events e
+  join webhooks.endpoints ep on ep.org_id = e.org_id and ep.enabled and ep.deleted_at is null
+  where e.id = any(event_ids) and webhooks.event_type_matches(ep.event_types, e.type)
+$$;
+
+CREATE FUNCTION webhooks.destination_key(org_id text, endpoint_id text, url text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select coalesce(endpoint_id, org_id || ' ' || coalesce(webhooks.url_origin(url), url))
+$$;
+
+CREATE FUNCTION webhooks.enqueue_deliveries(delivery_ids text[]) RETURNS TABLE(delivery_id text)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+declare
+  queued text[];
+  woken bigint[];
+begin
+  insert into webhooks.destinations (key, org_id, endpoint_id, origin)
+  select distinct on (k.key) k.key, d.org_id, d.endpoint_id,
+    case when d.endpoint_id is null then webhooks.url_origin(d.url) end
+  from webhooks.deliveries d
+  cross join lateral (select webhooks.destination_key(d.org_id, d.endpoint_id, d.url) as key) k
+  where d.id = any(delivery_ids)
+    and not exists (select 1 from webhooks.destinations x where x.key = k.key)
+  order by k.key
+  on conflict (key) do nothing;
+
+  with inserted as (
+    insert into webhooks.delivery_queue (delivery_id, destination_id, due_at, attempts, replays)
+    select d.id, dest.id, now(), d.attempts, d.replays
+    from webhooks.deliveries d
+    join webhooks.destinations dest on dest.key = webhooks.destination_key(d.org_id, d.endpoint_id, d.url)
+    where d.id = any(delivery_ids) and d.status = 'pending'
+    on conflict (delivery_id) do nothing
+    returning delivery_id, destination_id
+  )
+  select array_agg(i.delivery_id), array_agg(distinct i.destination_id) into queued, woken from inserted i;
+
+  update webhooks.destinations d set ready_at = now()
+  from (select x.id from webhooks.destinations x
+        where x.id = any(woken) and (x.ready_at is null or x.ready_at > now()) and not x.saturated
+          and (x.backoff_until is null or x.backoff_until <= now())
+        order by x.id for update) w
+  where d.id = w.id;
+  if queued is not null then
+    perform webhooks.wake_dispatcher();
+  end if;
+  return query select unnest(coalesce(queued, '{}'));
 end $$;
 
 CREATE FUNCTION webhooks.event_type_matches(patterns text[], type text) RETURNS boolean
@@ -175,6 +376,89 @@ begin
   -- Reached only if the two rule sets disagree: refuse rather than record unchecked input.
   raise exception using errcode = 'XX000',
     message = 'record_render_status: arguments failed the quick check but no rule names them';
+end $$;
+
+CREATE FUNCTION webhooks.fan_out(max_events integer, only_events text[] DEFAULT NULL::text[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare
+  batch text[];
+  woken bigint[];
+begin
+  select array_agg(b.id) into batch from (
+    select e.id from webhooks.events e
+    where e.fanned_out_at is null and (only_events is null or e.id = any(only_events))
+    order by e.id limit max_events
+    for update skip locked) b;
+  if batch is null then
+    return 0;
+  end if;
+
+  insert into webhooks.destinations (key, org_id, endpoint_id, origin, ready_at)
+  select distinct on (t.destination_key) t.destination_key, t.org_id, t.endpoint_id, t.origin, now()
+  from webhooks.delivery_targets(batch) t
+  where not exists (select 1 from webhooks.destinations d where d.key = t.destination_key)
+  order by t.destination_key
+  on conflict (key) do nothing;
+
+  with targets as (
+    select t.*, d.id as destination_id
+    from webhooks.delivery_targets(batch) t
+    join webhooks.destinations d on d.key = t.destination_key
+  ), made as (
+    insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url)
+    select webhooks.new_id('dlv'), t.event_id, t.org_id, t.destination, t.endpoint_id, t.url from targets t
+    on conflict (event_id, destination) do nothing
+    returning id, event_id, destination
+  ), queued as (
+    insert into webhooks.delivery_queue (delivery_id, destination_id, due_at)
+    select m.id, t.destination_id, now()
+    from made m join targets t on t.event_id = m.event_id and t.destination = m.destination
+    returning destination_id
+  )
+  select array_agg(distinct q.destination_id) into woken from queued q;
+
+  update webhooks.destinations d set ready_at = now()
+  from (select x.id from webhooks.destinations x
+        where x.id = any(woken) and (x.ready_at is null or x.ready_at > now()) and not x.saturated
+          and (x.backoff_until is null or x.backoff_until <= now())
+        order by x.id for update) w
+  where d.id = w.id;
+
+  update webhooks.events e set fanned_out_at = now() where e.id = any(batch);
+  return cardinality(batch);
+end $$;
+
+CREATE FUNCTION webhooks.hold_outcome(delivery_id text, attempt_no integer, error text, retry_in_ms bigint) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_variable
+declare
+  note text := 'outcome_unrecorded: ' || left(error, 500);
+begin
+  if retry_in_ms is not null then
+    update webhooks.delivery_queue q
+    set leased = false, leased_by = null, due_at = now() + retry_in_ms * interval '1 millisecond',
+      failures = q.failures + 1, last_error = note
+    where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no;
+    return case when found then 'retrying' else 'not_owned' end;
+  end if;
+  begin
+    delete from webhooks.delivery_queue q
+    where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no;
+    if not found then
+      return 'not_owned';
+    end if;
+    update webhooks.deliveries d
+    set status = 'dropped', dropped_at = now(), last_error = note, updated_at = now()
+    where d.id = hold_outcome.delivery_id;
+    return 'dropped';
+  exception when others then
+    update webhooks.delivery_queue q
+    set leased = false, leased_by = null, due_at = 'infinity', last_error = note
+    where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no;
+    return case when found then 'held' else 'not_owned' end;
+  end;
 end $$;
 
 CREATE FUNCTION webhooks.invalid(argument text, problem text) RETURNS void
@@ -257,6 +541,133 @@ CREATE FUNCTION webhooks.polling_promised() RETURNS boolean
     > extract(epoch from clock_timestamp())
 $$;
 
+CREATE FUNCTION webhooks.record_outcomes(delivery_ids text[], attempt_nos integer[], replay_nos integer[], org_ids text[], endpoint_ids text[], destination_ids bigint[], started_ats timestamp with time zone[], duration_mss integer[], status_codes integer[], error_codes text[], error_messages text[], excerpts text[], outcomes text[], statuses text[], retry_in_mss bigint[], signals text[], default_cap integer, pauses bigint[]) RETURNS TABLE(delivery_id text)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+begin
+  -- Destinations first, in id order: claims skip them meanwhile, fan-outs and other writers wait
+  -- their turn the same way, and the statement below sees everything committed before.
+  perform 1 from webhooks.destinations d where d.id = any(destination_ids) order by d.id for update;
+
+  return query
+  with given as (
+    select * from unnest(delivery_ids, attempt_nos, replay_nos, org_ids, endpoint_ids, destination_ids,
+      started_ats, duration_mss, status_codes, error_codes, error_messages, excerpts, outcomes, statuses,
+      retry_in_mss, signals)
+      as g(delivery_id, attempt_no, replay_no, org_id, endpoint_id, destination_id, started_at, duration_ms,
+           status_code, error_code, error_message, excerpt, outcome, status, retry_in_ms, signal)
+  ), owned as (
+    -- The outcomes whose attempt still holds its delivery's lease; a retry for an endpoint
+    -- disabled or deleted meanwhile is dropped now, not when it comes due.
+    select g.*, q.attempts, q.failures, q.replays,
+      case when gone then 'dropped' else g.status end as final_status,
+      case when gone and g.outcome = 'retrying' then 'dropped' else g.outcome end as final_outcome,
+      case when gone then 'endpoint_disabled: ' || coalesce(ep.disabled_reason, 'the endpoint was deleted') end
+        as drop_reason,
+      case when g.outcome = 'delivered' then null
+           else coalesce(case when gone then 'endpoint_disabled: '
+                                || coalesce(ep.disabled_reason, 'the endpoint was deleted') end,
+                         g.error_code || ': ' || g.error_message, 'HTTP ' || g.status_code) end as error_text
+    from given g
+    join webhooks.delivery_queue q on q.delivery_id = g.delivery_id and q.leased and q.attempts = g.attempt_no
+    left join webhooks.endpoints ep on ep.id = g.endpoint_id
+    cross join lateral (select g.status = 'pending' and ep.id is not null
+      and not (ep.enabled and ep.deleted_at is null) as gone) x
+  ), rescheduled as (
+    update webhooks.delivery_queue q
+    set leased = false, leased_by = null,
+      due_at = now() + o.retry_in_ms * interval '1 millisecond',
+      failures = q.failures + (o.final_outcome = 'retrying')::integer,
+      last_status_code = o.status_code, last_error = o.error_text
+    from owned o
+    where q.delivery_id = o.delivery_id and o.final_status = 'pending'
+    returning q.delivery_id, q.due_at
+  ), dequeued as (
+    delete from webhooks.delivery_queue q using owned o
+    where q.delivery_id = o.delivery_id and o.final_status <> 'pending'
+    returning q.delivery_id
+  ), settled as (
+    update webhooks.deliveries d
+    set status = o.final_status, attempts = o.attempts,
+      failures = o.failures + (o.final_outcome = 'dropped')::integer, replays = o.replays,
+      last_status_code = o.status_code, last_error = o.error_text,
+      delivered_at = case when o.final_status = 'delivered' then now() else d.delivered_at end,
+      dropped_at = case when o.final_status = 'dropped' then now() end,
+      updated_at = now()
+    from owned o join dequeued q on q.delivery_id = o.delivery_id
+    where d.id = o.delivery_id
+  ), logged as (
+    insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
+      duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
+    select g.delivery_id, g.attempt_no, g.replay_no, g.org_id, g.endpoint_id, g.started_at, g.duration_ms,
+      g.status_code, g.error_code, g.error_message, g.excerpt,
+      coalesce(o.final_outcome, g.outcome),
+      case when o.final_status = 'pending' then now() + o.retry_in_ms * interval '1 millisecond' end
+    from given g left join owned o on o.delivery_id = g.delivery_id
+    -- A late result of a delivery that was pruned meanwhile is not written. FOR KEY SHARE waits
+    -- for a prune deleting it, then finds it gone; unlike FOR SHARE it does not wait for another
+    -- batch's update of it.
+    where o.delivery_id is not null
+      or exists (select 1 from webhooks.deliveries d where d.id = g.delivery_id for key share)
+    on conflict (delivery_id, attempt_no) do update
+      set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
+        status_code = excluded.status_code, error_code = excluded.error_code,
+        error_message = excluded.error_message, response_excerpt = excluded.response_excerpt,
+        outcome = excluded.outcome, retry_at = excluded.retry_at
+      where webhooks.attempts.outcome = 'lost'
+  ), observed as (
+    select o.destination_id,
+      count(*) filter (where o.signal = 'answered')::integer as answered,
+      bool_or(o.signal = 'unreachable') as unreachable,
+      count(*)::integer as freed,
+      min(r.due_at) as first_retry,
+      (array_agg(o.error_text order by o.started_at desc) filter (where o.error_text is not null))[1] as last_error
+    from owned o left join rescheduled r on r.delivery_id = o.delivery_id
+    group by o.destination_id
+  ), judged as (
+    select d.id,
+      case when ob.answered > 0 then least(d.send_window + ob.answered,
+             greatest(coalesce(ep.max_in_flight, default_cap), 1))
+           when ob.unreachable and not coalesce(d.backoff_until > now(), false) then 1
+           else d.send_window end as send_window,
+      case when ob.answered > 0 then 0
+           when ob.unreachable and not coalesce(d.backoff_until > now(), false) then d.failure_streak + 1
+           else d.failure_streak end as failure_streak,
+      case when ob.answered > 0 then null
+           when ob.unreachable then coalesce(d.backoff_since, now())
+           else d.backoff_since end as backoff_since,
+      case when ob.answered > 0 then null
+           when ob.unreachable and not coalesce(d.backoff_until > now(), false)
+             then now() + pauses[least(d.failure_streak + 1, cardinality(pauses))] * interval '1 millisecond'
+           else d.backoff_until end as backoff_until,
+      ob.first_retry, ob.last_error, d.saturated
+    from observed ob
+    join webhooks.destinations d on d.id = ob.destination_id
+    left join webhooks.endpoints ep on ep.id = d.endpoint_id
+  ), touched as (
+    update webhooks.destinations d
+    set send_window = j.send_window, failure_streak = j.failure_streak,
+      backoff_since = j.backoff_since, backoff_until = j.backoff_until,
+      last_error = coalesce(j.last_error, d.last_error),
+      last_error_at = case when j.last_error is not null then now() else d.last_error_at end,
+      saturated = false,
+      ready_at = case
+        when j.backoff_until > now() then j.backoff_until
+        -- A slot freed up: a full window may take its next delivery now.
+        when d.saturated then now()
+        else least(d.ready_at, j.first_retry)
+      end
+    from judged j
+    where d.id = j.id
+      -- A healthy destination at its full window that only got answers has nothing to change.
+      and ((j.send_window, j.failure_streak, j.backoff_since, j.backoff_until, j.saturated)
+             is distinct from (d.send_window, d.failure_streak, d.backoff_since, d.backoff_until, false)
+           or j.first_retry is not null or j.last_error is not null)
+  )
+  select o.delivery_id from owned o where o.drop_reason is not null;
+end $$;
+
 CREATE FUNCTION webhooks.record_render_status(org_id text, render_id text, kind text, status text, template_id text DEFAULT NULL::text, result_url text DEFAULT NULL::text, duration_ms integer DEFAULT NULL::integer, webhook_url text DEFAULT NULL::text, collection_id text DEFAULT NULL::text, error jsonb DEFAULT NULL::jsonb) RETURNS text
     LANGUAGE plpgsql
     AS $$
@@ -338,6 +749,28 @@ CREATE FUNCTION webhooks.render_arguments_valid(org_id text, render_id text, kin
     false)
 $_$;
 
+CREATE FUNCTION webhooks.replay_deliveries(delivery_ids text[], dropped_only boolean) RETURNS TABLE(delivery_id text)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+declare
+  replayed text[];
+begin
+  with done as (
+    update webhooks.deliveries d
+    set status = 'pending', failures = 0, replays = d.replays + 1, dropped_at = null, updated_at = now()
+    where d.id = any(delivery_ids)
+      and (d.status = 'dropped' or (d.status = 'delivered' and not dropped_only))
+      and case when d.endpoint_id is null
+            then exists (select 1 from webhooks.org_secrets s where s.org_id = d.org_id)
+            else exists (select 1 from webhooks.endpoints ep
+                         where ep.id = d.endpoint_id and ep.enabled and ep.deleted_at is null) end
+    returning d.id
+  )
+  select array_agg(done.id) into replayed from done;
+  return query select q.delivery_id from webhooks.enqueue_deliveries(coalesce(replayed, '{}')) q;
+end $$;
+
 CREATE FUNCTION webhooks.url_ok(url text) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     AS $_$
@@ -349,21 +782,36 @@ CREATE FUNCTION webhooks.url_ok(url text) RETURNS boolean
          or webhooks.ipv6_literal_ok(substring(url from '^[A-Za-z]+://\[([^]/?#]*)\]')))
 $_$;
 
+CREATE FUNCTION webhooks.url_origin(url text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select lower(m[1]) || '://' || lower(m[2]) || ':'
+    || coalesce(nullif(m[3], '')::integer, case lower(m[1]) when 'https' then 443 else 80 end)
+  from (select regexp_match(url, '^([A-Za-z]+)://(\[[^]/?#]*\]|[^/?#:]*)(?::([0-9]{1,5}))?') as m) parts
+$$;
+
 CREATE FUNCTION webhooks.wake_dispatcher() RETURNS void
     LANGUAGE plpgsql
     AS $$
 declare
   until timestamptz;
+  idle boolean;
 begin
   if webhooks.polling_promised() then
     return;
   end if;
-  select max(polling_until) into until from webhooks.worker_pools where polling_until > clock_timestamp();
-  if until is null then
+  select max(p.polling_until), bool_or(p.polling_until is null or p.polling_until <= clock_timestamp())
+  into until, idle
+  from webhooks.worker_pools p
+  where p.heartbeat_at > clock_timestamp() - interval '5 seconds';
+  if until > clock_timestamp() then
+    perform set_config('webhooks.polling_until',
+      extract(epoch from least(until, clock_timestamp() + interval '2 seconds'))::text, false);
+  elsif idle then
     perform pg_notify('webhooks_outbox', '');
   else
     perform set_config('webhooks.polling_until',
-      extract(epoch from least(until, clock_timestamp() + interval '2 seconds'))::text, false);
+      extract(epoch from clock_timestamp() + interval '1 second')::text, false);
   end if;
 end $$;
 
@@ -429,16 +877,16 @@ CREATE TABLE webhooks.deliveries (
     attempts integer DEFAULT 0 NOT NULL,
     failures integer DEFAULT 0 NOT NULL,
     replays integer DEFAULT 0 NOT NULL,
-    next_attempt_at timestamp with time zone,
-    lease_until timestamp with time zone,
     last_status_code integer,
     last_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     delivered_at timestamp with time zone,
     dropped_at timestamp with time zone,
-    CONSTRAINT deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'in_flight'::text, 'delivered'::text, 'dropped'::text])))
-);
+    CONSTRAINT deliveries_dropped_at CHECK (((status = 'dropped'::text) = (dropped_at IS NOT NULL))),
+    CONSTRAINT deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'dropped'::text])))
+)
+WITH (fillfactor='80');
 
 CREATE TABLE webhooks.events (
     id text NOT NULL,
@@ -449,7 +897,8 @@ CREATE TABLE webhooks.events (
     data json NOT NULL,
     created_at timestamp with time zone NOT NULL,
     fanned_out_at timestamp with time zone,
-    test boolean DEFAULT false NOT NULL
+    test boolean DEFAULT false NOT NULL,
+    fan_out_error text
 );
 
 CREATE VIEW webhooks.delivery_history AS
@@ -477,6 +926,125 @@ CREATE VIEW webhooks.delivery_history AS
      JOIN webhooks.deliveries d ON ((d.id = a.delivery_id)))
      JOIN webhooks.events e ON ((e.id = d.event_id)));
 
+CREATE TABLE webhooks.delivery_queue (
+    delivery_id text NOT NULL,
+    destination_id bigint NOT NULL,
+    due_at timestamp with time zone NOT NULL,
+    leased boolean DEFAULT false NOT NULL,
+    leased_by text,
+    attempts integer DEFAULT 0 NOT NULL,
+    failures integer DEFAULT 0 NOT NULL,
+    replays integer DEFAULT 0 NOT NULL,
+    last_status_code integer,
+    last_error text
+)
+WITH (fillfactor='80', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02');
+
+CREATE VIEW webhooks.delivery_state AS
+ SELECT d.id AS delivery_id,
+    d.event_id,
+    d.org_id,
+    d.destination,
+    d.endpoint_id,
+    d.url,
+        CASE
+            WHEN q.leased THEN 'in_flight'::text
+            ELSE d.status
+        END AS status,
+    COALESCE(q.attempts, d.attempts) AS attempts,
+    COALESCE(q.failures, d.failures) AS failures,
+    COALESCE(q.replays, d.replays) AS replays,
+        CASE
+            WHEN (NOT q.leased) THEN q.due_at
+            ELSE NULL::timestamp with time zone
+        END AS next_attempt_at,
+    COALESCE(q.last_status_code, d.last_status_code) AS last_status_code,
+    COALESCE(q.last_error, d.last_error) AS last_error,
+    d.created_at,
+    d.delivered_at,
+    d.dropped_at,
+    q.destination_id
+   FROM (webhooks.deliveries d
+     LEFT JOIN webhooks.delivery_queue q ON ((q.delivery_id = d.id)));
+
+CREATE TABLE webhooks.destinations (
+    id bigint NOT NULL,
+    key text NOT NULL,
+    org_id text NOT NULL,
+    endpoint_id text,
+    origin text,
+    ready_at timestamp with time zone,
+    saturated boolean DEFAULT false NOT NULL,
+    send_window integer DEFAULT 1 NOT NULL,
+    failure_streak integer DEFAULT 0 NOT NULL,
+    backoff_since timestamp with time zone,
+    backoff_until timestamp with time zone,
+    tokens double precision DEFAULT 'Infinity'::double precision NOT NULL,
+    tokens_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_error text,
+    last_error_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT destinations_send_window_check CHECK ((send_window >= 1))
+)
+WITH (fillfactor='70', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02');
+
+CREATE TABLE webhooks.endpoints (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    url text NOT NULL,
+    description text,
+    event_types text[],
+    secret text NOT NULL,
+    previous_secret text,
+    previous_expires_at timestamp with time zone,
+    enabled boolean DEFAULT true NOT NULL,
+    disabled_reason text,
+    disabled_at timestamp with time zone,
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    max_in_flight integer,
+    rate_limit double precision,
+    CONSTRAINT endpoints_max_in_flight CHECK (((max_in_flight >= 1) AND (max_in_flight <= 1000))),
+    CONSTRAINT endpoints_rate_limit CHECK (((rate_limit > (0)::double precision) AND (rate_limit <= (10000)::double precision)))
+);
+
+CREATE VIEW webhooks.destination_status AS
+ SELECT dest.id AS destination_id,
+    dest.org_id,
+    dest.endpoint_id,
+    COALESCE(ep.url, dest.origin) AS target,
+    ep.max_in_flight,
+    ep.rate_limit,
+    counts.in_flight,
+    counts.due,
+    counts.waiting,
+        CASE
+            WHEN (dest.backoff_since IS NOT NULL) THEN 'backing_off'::text
+            ELSE 'healthy'::text
+        END AS state,
+    dest.backoff_since,
+    dest.backoff_until,
+    dest.send_window,
+    dest.last_error,
+    dest.last_error_at
+   FROM ((webhooks.destinations dest
+     LEFT JOIN webhooks.endpoints ep ON ((ep.id = dest.endpoint_id)))
+     CROSS JOIN LATERAL ( SELECT (count(*) FILTER (WHERE (q.leased AND (q.due_at > now()))))::integer AS in_flight,
+            (count(*) FILTER (WHERE ((NOT q.leased) AND (q.due_at <= now()))))::integer AS due,
+            (count(*) FILTER (WHERE ((NOT q.leased) AND (q.due_at > now()))))::integer AS waiting
+           FROM webhooks.delivery_queue q
+          WHERE (q.destination_id = dest.id)) counts);
+
+ALTER TABLE webhooks.destinations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME webhooks.destinations_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE VIEW webhooks.dropped_deliveries AS
  SELECT d.id AS delivery_id,
     d.event_id,
@@ -495,23 +1063,6 @@ CREATE VIEW webhooks.dropped_deliveries AS
      JOIN webhooks.events e ON ((e.id = d.event_id)))
   WHERE (d.status = 'dropped'::text);
 
-CREATE TABLE webhooks.endpoints (
-    id text NOT NULL,
-    org_id text NOT NULL,
-    url text NOT NULL,
-    description text,
-    event_types text[],
-    secret text NOT NULL,
-    previous_secret text,
-    previous_expires_at timestamp with time zone,
-    enabled boolean DEFAULT true NOT NULL,
-    disabled_reason text,
-    disabled_at timestamp with time zone,
-    deleted_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
 CREATE VIEW webhooks.endpoint_health AS
  SELECT ep.id AS endpoint_id,
     ep.org_id,
@@ -522,8 +1073,15 @@ CREATE VIEW webhooks.endpoint_health AS
     recent.p50_ms,
     recent.p95_ms,
     failing.consecutive_failures,
-    last_success.at AS last_success_at
-   FROM (((webhooks.endpoints ep
+    last_success.at AS last_success_at,
+    COALESCE(live.in_flight, 0) AS in_flight,
+    COALESCE(live.due, 0) AS due,
+    COALESCE(live.waiting, 0) AS waiting,
+    COALESCE(live.state, 'healthy'::text) AS state,
+    live.backoff_since,
+    live.backoff_until,
+    live.last_error
+   FROM ((((webhooks.endpoints ep
      CROSS JOIN LATERAL ( SELECT (count(*))::integer AS attempts,
             ((count(*) FILTER (WHERE (a.outcome = 'delivered'::text)))::double precision / (NULLIF(count(*), 0))::double precision) AS success_rate,
             percentile_cont((0.5)::double precision) WITHIN GROUP (ORDER BY ((a.duration_ms)::double precision)) AS p50_ms,
@@ -536,6 +1094,7 @@ CREATE VIEW webhooks.endpoint_health AS
      CROSS JOIN LATERAL ( SELECT (count(*))::integer AS consecutive_failures
            FROM webhooks.attempts a
           WHERE ((a.endpoint_id = ep.id) AND (a.outcome = ANY (ARRAY['retrying'::text, 'dropped'::text])) AND (a.started_at > COALESCE(last_success.at, '-infinity'::timestamp with time zone)))) failing)
+     LEFT JOIN webhooks.destination_status live ON ((live.endpoint_id = ep.id)))
   WHERE (ep.deleted_at IS NULL);
 
 CREATE TABLE webhooks.idempotency_keys (
@@ -609,6 +1168,15 @@ ALTER TABLE ONLY webhooks.deliveries
 ALTER TABLE ONLY webhooks.deliveries
     ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY webhooks.delivery_queue
+    ADD CONSTRAINT delivery_queue_pkey PRIMARY KEY (delivery_id);
+
+ALTER TABLE ONLY webhooks.destinations
+    ADD CONSTRAINT destinations_key_key UNIQUE (key);
+
+ALTER TABLE ONLY webhooks.destinations
+    ADD CONSTRAINT destinations_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY webhooks.endpoints
     ADD CONSTRAINT endpoints_pkey PRIMARY KEY (id);
 
@@ -638,19 +1206,21 @@ CREATE INDEX attempts_started ON webhooks.attempts USING btree (started_at);
 
 CREATE INDEX deliveries_created ON webhooks.deliveries USING btree (created_at);
 
-CREATE INDEX deliveries_dropped ON webhooks.deliveries USING btree (dropped_at) WHERE (status = 'dropped'::text);
-
-CREATE INDEX deliveries_due ON webhooks.deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+CREATE INDEX deliveries_dropped ON webhooks.deliveries USING btree (dropped_at) WHERE (dropped_at IS NOT NULL);
 
 CREATE INDEX deliveries_endpoint ON webhooks.deliveries USING btree (endpoint_id, created_at) WHERE (endpoint_id IS NOT NULL);
 
-CREATE INDEX deliveries_endpoint_dropped ON webhooks.deliveries USING btree (endpoint_id, id) INCLUDE (created_at) WHERE ((status = 'dropped'::text) AND (endpoint_id IS NOT NULL));
-
-CREATE INDEX deliveries_leased ON webhooks.deliveries USING btree (lease_until) WHERE (status = 'in_flight'::text);
+CREATE INDEX deliveries_endpoint_dropped ON webhooks.deliveries USING btree (endpoint_id, id) INCLUDE (created_at) WHERE ((dropped_at IS NOT NULL) AND (endpoint_id IS NOT NULL));
 
 CREATE INDEX deliveries_org ON webhooks.deliveries USING btree (org_id, created_at);
 
-CREATE INDEX deliveries_org_dropped ON webhooks.deliveries USING btree (org_id, id) INCLUDE (created_at) WHERE (status = 'dropped'::text);
+CREATE INDEX deliveries_org_dropped ON webhooks.deliveries USING btree (org_id, id) INCLUDE (created_at) WHERE (dropped_at IS NOT NULL);
+
+CREATE INDEX delivery_queue_destination ON webhooks.delivery_queue USING btree (destination_id, leased, due_at);
+
+CREATE UNIQUE INDEX destinations_endpoint ON webhooks.destinations USING btree (endpoint_id) WHERE (endpoint_id IS NOT NULL);
+
+CREATE INDEX destinations_ready ON webhooks.destinations USING btree (ready_at) WHERE (ready_at IS NOT NULL);
 
 CREATE INDEX endpoints_org_enabled ON webhooks.endpoints USING btree (org_id) WHERE (enabled AND (deleted_at IS NULL));
 

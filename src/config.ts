@@ -144,6 +144,7 @@ const envSchema = z.object({
   WEBHOOK_SECRETS_KEY_PREVIOUS: secretsKey.optional(),
   WEBHOOK_RETENTION: duration(RETENTION_MS.min, RETENTION_MS.max).optional(),
   WORKER_CONCURRENCY: integer(1, 2000).default(64),
+  WEBHOOK_DESTINATION_CONCURRENCY: integer(1, 1000).default(10),
   DATABASE_POOL_SIZE: integer(8, 200).default(10),
   DATABASE_QUERY_TIMEOUT: duration(100, 600_000).default(10_000),
   WEBHOOK_METRICS_PORT: integer(0, 65_535).optional(),
@@ -173,6 +174,8 @@ export type Config = Readonly<{
   /** Set: history that ended longer ago than this is pruned hourly. Unset: kept. */
   retentionMs: number | undefined
   concurrency: number
+  /** Requests in flight per destination across all workers, unless its endpoint sets max_in_flight. */
+  destinationConcurrency: number
   poolSize: number
   /** A worker's statement (or wait for a connection) that takes longer fails; its connection is dropped. */
   queryTimeoutMs: number
@@ -231,6 +234,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretsKeyPrevious: e.WEBHOOK_SECRETS_KEY_PREVIOUS,
     retentionMs: e.WEBHOOK_RETENTION,
     concurrency: e.WORKER_CONCURRENCY,
+    destinationConcurrency: e.WEBHOOK_DESTINATION_CONCURRENCY,
     poolSize: e.DATABASE_POOL_SIZE,
     queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT,
     metricsPort: e.WEBHOOK_METRICS_PORT,

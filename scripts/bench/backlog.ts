@@ -12,6 +12,14 @@ import type { DrainContext } from './throughput.ts'
  */
 export async function queueFutureRetries(pool: pg.Pool, count: number, webhookUrl: string): Promise<void> {
   const CHUNK = 100_000
+  const { rows } = await pool.query<{ id: number }>(
+    `insert into webhooks.destinations (key, org_id, origin)
+     values (webhooks.destination_key($1, null, $2), $1, webhooks.url_origin($2))
+     on conflict (key) do update set key = excluded.key
+     returning id`,
+    [ORG, webhookUrl],
+  )
+  const destination = rows[0]?.id
   for (let first = 1; first <= count; first += CHUNK) {
     const last = Math.min(count, first + CHUNK - 1)
     await pool.query(
@@ -24,15 +32,24 @@ export async function queueFutureRetries(pool: pg.Pool, count: number, webhookUr
            date_trunc('second', now() - interval '1 day'), now() - interval '1 day'
          from generate_series($3::int, $4::int) g
          returning id, webhook_url)
-       insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts, failures,
-         next_attempt_at, last_error, created_at)
-       select webhooks.new_id('dlv'), e.id, $1, 'render_url', e.webhook_url, 'pending', 4, 4,
-         now() + interval '1 hour' + random() * interval '11 hours',
-         'connection_refused: connect ECONNREFUSED', now() - interval '1 day'
-       from e`,
-      [ORG, webhookUrl, first, last],
+       , d as (
+         insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts, failures,
+           last_error, created_at)
+         select webhooks.new_id('dlv'), e.id, $1, 'render_url', e.webhook_url, 'pending', 4, 4,
+           'connection_refused: connect ECONNREFUSED', now() - interval '1 day'
+         from e
+         returning id)
+       insert into webhooks.delivery_queue (delivery_id, destination_id, due_at, attempts, failures, last_error)
+       select d.id, $5, now() + interval '1 hour' + random() * interval '11 hours', 4, 4,
+         'connection_refused: connect ECONNREFUSED'
+       from d`,
+      [ORG, webhookUrl, first, last, destination],
     )
   }
+  await pool.query(
+    'update webhooks.destinations set ready_at = (select min(due_at) from webhooks.delivery_queue where destination_id = $1) where id = $1',
+    [destination],
+  )
 }
 
 export type RssDrainResult = {

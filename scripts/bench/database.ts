@@ -6,6 +6,7 @@ import { createLogger } from '../../src/logger.ts'
 import type { SecretBox } from '../../src/secret-box.ts'
 import { migrate } from '../../src/store/migrate.ts'
 import { dropDeadRunDatabases } from '../shared/run-databases.ts'
+import { createNaiveSchema, NAIVE_REMAINING } from './naive-schema.ts'
 
 export type BenchDb = {
   name: string
@@ -63,6 +64,7 @@ export async function createBenchDatabase(adminUrl: string): Promise<BenchDb> {
   }
   try {
     await migrate(pool, createLogger('warn', process.stderr))
+    await createNaiveSchema(pool)
   } catch (error) {
     await drop()
     throw error
@@ -120,12 +122,15 @@ export async function recordEvents(pool: pg.Pool, batch: EventBatch, from = 0): 
   }
 }
 
-/** Events not fanned out yet plus deliveries due or in flight: the dispatcher's work left. */
+/**
+ * Events not fanned out yet plus deliveries due or in flight: the dispatcher's work left, and
+ * the naive dispatcher's in its own schema.
+ */
 export async function remainingWork(pool: pg.Pool): Promise<number> {
   const { rows } = await pool.query<{ n: number }>(`select
     (select count(*) from webhooks.events where fanned_out_at is null)
-    + (select count(*) from webhooks.deliveries where status = 'in_flight')
-    + (select count(*) from webhooks.deliveries where status = 'pending' and next_attempt_at <= now()) as n`)
+    + (select count(*) from webhooks.delivery_queue where leased or due_at <= now())
+    + ${NAIVE_REMAINING} as n`)
   return Number(rows[0]?.n ?? 0)
 }
 
@@ -151,7 +156,7 @@ export async function until(
  * that the bench's own bulk writes triggered (500,000 rows are half a gigabyte of WAL).
  */
 export async function settleDatabase(pool: pg.Pool, log: (line: string) => void): Promise<void> {
-  for (const table of ['events', 'deliveries', 'attempts']) {
+  for (const table of ['events', 'deliveries', 'delivery_queue', 'destinations', 'attempts']) {
     await pool.query(`vacuum analyze webhooks.${table}`)
   }
   await pool.query('checkpoint').catch((error: Error) => {

@@ -1,7 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type pg from 'pg'
-import { createDb } from '../../src/store/database.ts'
-import { fanOutEvents } from '../../src/store/events.ts'
 import type { Child, ReceiverHandle } from './children.ts'
 import { remainingWork, until } from './database.ts'
 import { BackendCpu, ProcessCpu, rssBytes } from './proc.ts'
@@ -88,12 +86,4 @@ export async function measureDrain(
   await delay(600)
   const xacts = (await commits(ctx)) - xactsBefore - polls
   return { ...result, xactsPerDelivery: xacts / deliveries }
-}
-
-/** Fans out every recorded event, for the naive dispatcher, which only delivers. */
-export async function fanOutAll(pool: pg.Pool): Promise<void> {
-  const db = createDb(pool)
-  while ((await fanOutEvents(db, 2_000)) > 0) {
-    // keep going until no event is left
-  }
 }

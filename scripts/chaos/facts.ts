@@ -68,9 +68,8 @@ export async function outstandingWork(db: Db): Promise<{ unfanned: number; open:
     .where('fanned_out_at', 'is', null)
     .executeTakeFirstOrThrow()
   const open = await db
-    .selectFrom('webhooks.deliveries')
+    .selectFrom('webhooks.delivery_queue')
     .select((eb) => eb.fn.countAll<number>().as('count'))
-    .where('status', 'in', ['pending', 'in_flight'])
     .executeTakeFirstOrThrow()
   return { unfanned: Number(unfanned.count), open: Number(open.count) }
 }

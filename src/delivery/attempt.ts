@@ -1,12 +1,14 @@
 import type { SecretBox } from '../secret-box.ts'
-import type { AttemptRecord, ClaimedDelivery } from '../store/deliveries.ts'
+import type { ClaimedDelivery } from '../store/claim.ts'
+import type { AttemptRecord } from '../store/outcomes.ts'
 import { renderBody } from './body.ts'
 import type { Classification } from './classify.ts'
-import { classifyStatus } from './classify.ts'
+import { classifyStatus, classifyTransportError, destinationSignal } from './classify.ts'
 import { deliveryHeaders } from './headers.ts'
 import type { HttpClient } from './http.ts'
 import { TransportError } from './http.ts'
-import { decide } from './retry-policy.ts'
+import type { Settlement } from './retry-policy.ts'
+import { ABANDONED, settle } from './retry-policy.ts'
 import { signatureHeaders } from './sign.ts'
 
 export type AttemptDeps = {
@@ -18,8 +20,7 @@ export type AttemptDeps = {
   now?: () => Date
 }
 
-/** Transport failures that no retry can fix. */
-const PERMANENT_ERRORS = new Set(['target_refused', 'invalid_url'])
+type Ending = Pick<AttemptRecord, 'statusCode' | 'responseExcerpt' | 'errorCode' | 'errorMessage'>
 
 /**
  * One attempt of a claimed delivery: sign, POST, classify, decide. Never throws: every way it
@@ -28,31 +29,21 @@ const PERMANENT_ERRORS = new Set(['target_refused', 'invalid_url'])
 export async function attemptDelivery(claimed: ClaimedDelivery, deps: AttemptDeps): Promise<AttemptRecord> {
   const now = deps.now ?? (() => new Date())
   const startedAt = now()
-  const base = {
+  const record = (ending: Ending, settlement: Settlement): AttemptRecord => ({
     deliveryId: claimed.id,
     attemptNo: claimed.attempts,
     replayNo: claimed.replays,
     orgId: claimed.org_id,
     endpointId: claimed.endpoint_id,
+    destinationId: claimed.destination_id,
     startedAt,
-    statusCode: null,
-    responseExcerpt: null,
-  }
-  const finish = (
-    outcome: Classification,
-    fields: Pick<AttemptRecord, 'statusCode' | 'responseExcerpt' | 'errorCode' | 'errorMessage'>,
-  ): AttemptRecord => {
-    const ended = now()
-    const decision = decide(outcome, claimed.failures, deps.schedule)
-    return {
-      ...base,
-      ...fields,
-      durationMs: Math.max(0, ended.getTime() - startedAt.getTime()),
-      outcome: decision.status === 'pending' ? 'retrying' : decision.status,
-      status: decision.status,
-      retryInMs: decision.status === 'pending' ? decision.retryInMs : null,
-    }
-  }
+    durationMs: Math.max(0, now().getTime() - startedAt.getTime()),
+    ...ending,
+    ...settlement,
+    signal: destinationSignal(ending),
+  })
+  const finish = (outcome: Classification, ending: Ending) =>
+    record(ending, settle(outcome, claimed.failures, deps.schedule))
   const refuse = (errorCode: string, errorMessage: string) =>
     finish({ kind: 'permanent' }, { statusCode: null, responseExcerpt: null, errorCode, errorMessage })
 
@@ -92,23 +83,12 @@ export async function attemptDelivery(claimed: ClaimedDelivery, deps: AttemptDep
   } catch (error) {
     const code =
       error instanceof TransportError ? error.code : ((error as { code?: string }).code ?? 'internal')
-    const message = error instanceof Error ? error.message : String(error)
-    if (code === 'aborted') {
-      // Our worker stopped, not the receiver: the attempt is logged but costs no retry budget.
-      return {
-        ...base,
-        durationMs: Math.max(0, now().getTime() - startedAt.getTime()),
-        errorCode: code,
-        errorMessage: message,
-        outcome: 'lost',
-        status: 'pending',
-        retryInMs: 0,
-      }
+    const ending = {
+      statusCode: null,
+      responseExcerpt: null,
+      errorCode: code,
+      errorMessage: error instanceof Error ? error.message : String(error),
     }
-    const kind = PERMANENT_ERRORS.has(code) ? 'permanent' : 'failure'
-    return finish(
-      { kind },
-      { statusCode: null, responseExcerpt: null, errorCode: code, errorMessage: message },
-    )
+    return code === 'aborted' ? record(ending, ABANDONED) : finish(classifyTransportError(code), ending)
   }
 }

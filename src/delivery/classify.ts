@@ -1,3 +1,5 @@
+import type { DestinationSignal } from '../store/outcomes.ts'
+
 /** What one attempt's answer means, before the retry policy decides what happens next. */
 export type Classification =
   | { kind: 'success' }
@@ -40,4 +42,37 @@ export function parseRetryAfter(value: string, now: Date): number | undefined {
     return undefined
   }
   return Math.max(0, date - now.getTime())
+}
+
+/** Transport failures that no retry can fix: a target refused by policy, a URL that cannot be used. */
+const PERMANENT_TRANSPORT = new Set(['target_refused', 'invalid_url'])
+
+/** A failed exchange (no complete answer) by its code: permanent, or a failure retried on schedule. */
+export function classifyTransportError(code: string): Classification {
+  return PERMANENT_TRANSPORT.has(code) ? { kind: 'permanent' } : { kind: 'failure' }
+}
+
+/** Transport failures that say the destination cannot be reached now, so it backs off. */
+const UNREACHABLE = new Set([
+  'timeout',
+  'connection_refused',
+  'connection_reset',
+  'dns_failure',
+  'host_unreachable',
+  'tls_error',
+])
+
+/**
+ * What an attempt tells of its destination: any HTTP answer (whatever its status) says it is
+ * reachable; a timeout or a connection that could not be made, kept or secured says it is not;
+ * anything else (nothing sent, the worker stopping, a refused target) says nothing.
+ */
+export function destinationSignal(ending: {
+  statusCode: number | null
+  errorCode: string | null
+}): DestinationSignal {
+  if (ending.statusCode !== null) {
+    return 'answered'
+  }
+  return ending.errorCode !== null && UNREACHABLE.has(ending.errorCode) ? 'unreachable' : null
 }

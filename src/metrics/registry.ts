@@ -42,6 +42,11 @@ const BACKLOG_GAUGES: ReadonlyArray<[keyof Backlog, string, string]> = [
     'imtegrate_webhooks_deliveries_dropped_last_hour',
     'Deliveries dropped within the last hour, by every worker.',
   ],
+  [
+    'destinationsBackingOff',
+    'imtegrate_webhooks_destinations_backing_off',
+    'Destinations backing off: timing out or unreachable, probed one request at a time.',
+  ],
 ]
 
 /**

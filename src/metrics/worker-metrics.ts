@@ -1,4 +1,4 @@
-import type { AttemptRecord } from '../store/deliveries.ts'
+import type { AttemptRecord } from '../store/outcomes.ts'
 
 /**
  * What the dispatcher tells the metrics, at the few places it already logs an attempt, claims,

@@ -13,13 +13,16 @@ export type Backlog = {
   awaitingRetry: number
   /** Deliveries dropped (retries exhausted, or refused for good) within the last hour. */
   droppedLastHour: number
+  /** Destinations backing off: timing out or unreachable, probed one request at a time. */
+  destinationsBackingOff: number
 }
 
 /**
- * Reads the backlog in one statement, by the database's clock. Each part walks a partial index
- * (deliveries_due, deliveries_leased, deliveries_dropped, events_unfanned), so its cost grows
- * with the backlog, not with the history; callers read it at most every few seconds, never per
- * attempt (src/metrics/backlog-reader.ts).
+ * Reads the backlog in one statement, by the database's clock. The delivery queue holds only
+ * deliveries with attempts to come, and is read whole; the unfanned events and the dropped
+ * deliveries walk partial indexes (events_unfanned, deliveries_dropped). Its cost grows with the
+ * backlog, not with the history; callers read it at most every few seconds, never per attempt
+ * (src/metrics/backlog-reader.ts).
  */
 export async function readBacklog(db: Db): Promise<Backlog> {
   const { rows } = await sql<{
@@ -28,27 +31,26 @@ export async function readBacklog(db: Db): Promise<Backlog> {
     oldest_due_seconds: number
     awaiting_retry: number
     dropped_last_hour: number
+    destinations_backing_off: number
   }>`
-    with due as (
-      select next_attempt_at as due_at from webhooks.deliveries
-      where status = 'pending' and next_attempt_at <= now()
-      union all
-      select lease_until from webhooks.deliveries
-      where status = 'in_flight' and lease_until < now()
-    ), due_summary as (
-      select count(*) as n, min(due_at) as oldest from due
+    with queued as (
+      -- Due: waiting and due, or leased by a worker whose lease ran out.
+      select count(*) filter (where due_at <= now()) as due,
+        min(due_at) filter (where due_at <= now()) as oldest,
+        count(*) filter (where not leased and due_at > now()) as waiting
+      from webhooks.delivery_queue
     ), unfanned as (
       select count(*) as n, min(created_at) as oldest from webhooks.events where fanned_out_at is null
     )
-    select due_summary.n as due,
+    select queued.due,
       unfanned.n as events_awaiting_fan_out,
-      coalesce(extract(epoch from now() - least(due_summary.oldest, unfanned.oldest)), 0)::float8
+      coalesce(extract(epoch from now() - least(queued.oldest, unfanned.oldest)), 0)::float8
         as oldest_due_seconds,
-      (select count(*) from webhooks.deliveries where status = 'pending' and next_attempt_at > now())
-        as awaiting_retry,
+      queued.waiting as awaiting_retry,
       (select count(*) from webhooks.deliveries
-        where status = 'dropped' and dropped_at > now() - interval '1 hour') as dropped_last_hour
-    from due_summary, unfanned`.execute(db)
+        where dropped_at > now() - interval '1 hour') as dropped_last_hour,
+      (select count(*) from webhooks.destinations where backoff_since is not null) as destinations_backing_off
+    from queued, unfanned`.execute(db)
   const row = rows[0]
   if (row === undefined) {
     throw new Error('the backlog query returned no row')
@@ -59,5 +61,6 @@ export async function readBacklog(db: Db): Promise<Backlog> {
     oldestDueSeconds: row.oldest_due_seconds,
     awaitingRetry: row.awaiting_retry,
     droppedLastHour: row.dropped_last_hour,
+    destinationsBackingOff: row.destinations_backing_off,
   }
 }

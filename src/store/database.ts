@@ -40,6 +40,10 @@ export interface EndpointsTable {
   deleted_at: Date | null
   created_at: Generated<Date>
   updated_at: Generated<Date>
+  /** Requests in flight across all workers; null: WEBHOOK_DESTINATION_CONCURRENCY. */
+  max_in_flight: number | null
+  /** Requests per second; null: no limit. */
+  rate_limit: number | null
 }
 
 export interface EventsTable {
@@ -53,9 +57,14 @@ export interface EventsTable {
   fanned_out_at: Date | null
   /** An example sent from the API to one endpoint, not a render's event. */
   test: Generated<boolean>
+  /** Set when the event could not be fanned out (a fault tied to its data); fanned_out_at is set too. */
+  fan_out_error: string | null
 }
 
-export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'dropped'
+/** A delivery's status as its row keeps it: pending until it settles. */
+export type DeliveryStatus = 'pending' | 'delivered' | 'dropped'
+/** As operators see it (webhooks.delivery_state): pending deliveries being attempted are in_flight. */
+export type LiveStatus = DeliveryStatus | 'in_flight'
 
 export interface DeliveriesTable {
   id: string
@@ -68,8 +77,6 @@ export interface DeliveriesTable {
   attempts: Generated<number>
   failures: Generated<number>
   replays: Generated<number>
-  next_attempt_at: Date | null
-  lease_until: Date | null
   last_status_code: number | null
   last_error: string | null
   created_at: Generated<Date>
@@ -95,6 +102,61 @@ export interface AttemptsTable {
   response_excerpt: string | null
   outcome: AttemptOutcome
   retry_at: Date | null
+}
+
+/** A destination's delivery state: see migrations/0013_fair_delivery.sql. */
+export interface DestinationsTable {
+  id: Generated<number>
+  key: string
+  org_id: string
+  endpoint_id: string | null
+  origin: string | null
+  ready_at: Date | null
+  saturated: Generated<boolean>
+  send_window: Generated<number>
+  failure_streak: Generated<number>
+  backoff_since: Date | null
+  backoff_until: Date | null
+  tokens: Generated<number>
+  tokens_at: Generated<Date>
+  last_error: string | null
+  last_error_at: Date | null
+  created_at: Generated<Date>
+}
+
+/** A delivery with attempts to come: due_at is its next attempt, or its lease's end while leased. */
+export interface DeliveryQueueTable {
+  delivery_id: string
+  destination_id: number
+  due_at: Date
+  leased: Generated<boolean>
+  leased_by: string | null
+  attempts: Generated<number>
+  failures: Generated<number>
+  replays: Generated<number>
+  last_status_code: number | null
+  last_error: string | null
+}
+
+/** webhooks.delivery_state: a delivery as it stands now (a view). */
+export interface DeliveryStateView {
+  delivery_id: string
+  event_id: string
+  org_id: string
+  destination: string
+  endpoint_id: string | null
+  url: string
+  status: LiveStatus
+  attempts: number
+  failures: number
+  replays: number
+  next_attempt_at: Date | null
+  last_status_code: number | null
+  last_error: string | null
+  created_at: Date
+  delivered_at: Date | null
+  dropped_at: Date | null
+  destination_id: number | null
 }
 
 export interface WorkerPoolsTable {
@@ -152,6 +214,9 @@ export interface Database {
   'webhooks.recoveries': RecoveriesTable
   'webhooks.api_keys': ApiKeysTable
   'webhooks.idempotency_keys': IdempotencyKeysTable
+  'webhooks.destinations': DestinationsTable
+  'webhooks.delivery_queue': DeliveryQueueTable
+  'webhooks.delivery_state': DeliveryStateView
 }
 
 export type Db = Kysely<Database>

@@ -107,19 +107,26 @@ export async function disableEndpoints(
     .where('enabled', '=', true)
     .returning('id')
     .execute()
-  const dropped = await trx
-    .updateTable('webhooks.deliveries')
-    .set({
-      status: 'dropped',
-      dropped_at: sql`now()`,
-      next_attempt_at: null,
-      last_error: `endpoint_disabled: ${reason}`,
-      updated_at: sql`now()`,
-    })
-    .where('endpoint_id', 'in', list)
-    .where('status', '=', 'pending')
-    .executeTakeFirst()
-  return { disabled: disabled.map((row) => row.id), dropped: Number(dropped.numUpdatedRows) }
+  // Destinations first, in id order, as every writer of the queue takes them.
+  await sql`select 1 from webhooks.destinations where endpoint_id = any(${list}::text[]) order by id for update`.execute(
+    trx,
+  )
+  const { rows } = await sql<{ n: number }>`
+    with gone as (
+      delete from webhooks.delivery_queue q
+      using webhooks.destinations dest
+      where dest.endpoint_id = any(${list}::text[]) and q.destination_id = dest.id and not q.leased
+      returning q.delivery_id, q.attempts, q.failures, q.replays, q.last_status_code
+    ), dropped as (
+      update webhooks.deliveries d
+      set status = 'dropped', dropped_at = now(), attempts = g.attempts, failures = g.failures,
+        replays = g.replays, last_status_code = g.last_status_code,
+        last_error = ${`endpoint_disabled: ${reason}`}, updated_at = now()
+      from gone g where d.id = g.delivery_id
+      returning 1
+    )
+    select count(*)::int as n from dropped`.execute(trx)
+  return { disabled: disabled.map((row) => row.id), dropped: rows[0]?.n ?? 0 }
 }
 
 /** Disables one endpoint (see disableEndpoints); returns how many pending deliveries were dropped. */

@@ -2,33 +2,33 @@ import { sql } from 'kysely'
 import type { Db } from './database.ts'
 
 /**
- * Fans out up to `limit` recorded events in one statement: one delivery per destination (the
- * event's own webhook_url, and every enabled endpoint of its org subscribed to its type), then
- * marks the events fanned out. Idempotent: (event, destination) is unique, and events are
- * claimed with SKIP LOCKED so concurrent dispatchers split the work. Returns how many events.
+ * Fans out up to `limit` recorded events (or only those of `only`) in one call
+ * (webhooks.fan_out): one delivery per destination (the event's own webhook_url, and every
+ * enabled endpoint of its org subscribed to its type), queued and due now; then marks the events
+ * fanned out. Idempotent, and safe from several dispatchers at once. Returns how many events.
  */
-export async function fanOutEvents(db: Db, limit: number): Promise<number> {
-  const result = await sql`
-    with batch as (
-      select id, org_id, type, webhook_url from webhooks.events
-      where fanned_out_at is null
-      order by id
-      limit ${limit}
-      for update skip locked
-    ), targets as (
-      select b.id as event_id, b.org_id, 'render_url' as destination, null::text as endpoint_id, b.webhook_url as url
-      from batch b where b.webhook_url is not null
-      union all
-      select b.id, b.org_id, ep.id, ep.id, ep.url
-      from batch b
-      join webhooks.endpoints ep on ep.org_id = b.org_id and ep.enabled and ep.deleted_at is null
-      where webhooks.event_type_matches(ep.event_types, b.type)
-    ), inserted as (
-      insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url, next_attempt_at)
-      select webhooks.new_id('dlv'), event_id, org_id, destination, endpoint_id, url, now() from targets
-      on conflict (event_id, destination) do nothing
-    )
-    update webhooks.events e set fanned_out_at = now()
-    from batch where e.id = batch.id`.execute(db)
-  return Number(result.numAffectedRows ?? 0)
+export async function fanOutEvents(db: Db, limit: number, only?: readonly string[]): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    select webhooks.fan_out(${limit}::integer, ${only === undefined ? null : [...only]}::text[]) as n`.execute(
+    db,
+  )
+  return rows[0]?.n ?? 0
+}
+
+/** The ids of the next `limit` events waiting to be fanned out, as fanOutEvents takes them. */
+export async function unfannedEvents(db: Db, limit: number): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    select id from webhooks.events where fanned_out_at is null order by id limit ${limit}`.execute(db)
+  return rows.map((row) => row.id)
+}
+
+/**
+ * Sets aside an event that cannot be fanned out: marked with the error (events.fan_out_error)
+ * and taken out of the outbox, so it no longer holds up the events after it. An operator who
+ * removed the cause puts it back with `fanned_out_at = null, fan_out_error = null`.
+ */
+export async function setEventAside(db: Db, id: string, error: string): Promise<void> {
+  await sql`
+    update webhooks.events set fanned_out_at = now(), fan_out_error = ${error.slice(0, 1000)}
+    where id = ${id} and fanned_out_at is null`.execute(db)
 }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { AttemptOutcome, Db, DeliveryStatus } from './database.ts'
+import type { AttemptOutcome, Db, LiveStatus } from './database.ts'
 
 /** What every history row says of its delivery's event and destination. */
 type DeliveryContext = {
@@ -15,7 +15,7 @@ type DeliveryContext = {
 /** A delivery as operators see it: its state and the event it carries. */
 export type DeliveryRow = DeliveryContext & {
   id: string
-  status: DeliveryStatus
+  status: LiveStatus
   attempts: number
   failures: number
   replays: number
@@ -54,20 +54,20 @@ export type DeliveryFilter = {
   limit: number
 }
 
-/** The stored statuses each status filter covers. */
-export const STATUSES: Record<StatusFilter, DeliveryStatus[]> = {
+/** The statuses each status filter covers. */
+export const STATUSES: Record<StatusFilter, LiveStatus[]> = {
   delivered: ['delivered'],
   pending: ['pending', 'in_flight'],
   dropped: ['dropped'],
 }
 
-/** Deliveries with their event's type and subject, as every listing shows them. */
+/** Deliveries as they stand now, with their event's type and subject, as every listing shows them. */
 export function selectDeliveries(db: Db) {
   return db
-    .selectFrom('webhooks.deliveries as d')
+    .selectFrom('webhooks.delivery_state as d')
     .innerJoin('webhooks.events as e', 'e.id', 'd.event_id')
     .select([
-      'd.id',
+      'd.delivery_id as id',
       'd.event_id',
       'e.type as event_type',
       'e.subject_id',
@@ -97,13 +97,13 @@ export async function listDeliveries(db: Db, filter: DeliveryFilter): Promise<De
     .$if(status !== undefined, (q) => q.where('d.status', 'in', STATUSES[status as StatusFilter]))
     .$if(since !== undefined, (q) => q.where('d.created_at', '>=', since as Date))
     .orderBy('d.created_at', 'desc')
-    .orderBy('d.id', 'desc')
+    .orderBy('d.delivery_id', 'desc')
     .limit(filter.limit)
     .execute()
 }
 
 export async function getDelivery(db: Db, id: string): Promise<DeliveryRow | undefined> {
-  return selectDeliveries(db).where('d.id', '=', id).executeTakeFirst()
+  return selectDeliveries(db).where('d.delivery_id', '=', id).executeTakeFirst()
 }
 
 /** Every attempt of one delivery, across its replays, in order. */

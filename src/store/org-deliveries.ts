@@ -75,10 +75,12 @@ export async function listOrgDeliveries(
     .$if(since !== undefined, (q) => q.where('d.created_at', '>=', since as Date))
     .$if(until !== undefined, (q) => q.where('d.created_at', '<', until as Date))
     .$if(from !== undefined, (q) =>
-      q.where(sql<boolean>`(d.created_at, d.id) ${sql.raw(older ? '<' : '>')} (${fromAt}, ${from?.id})`),
+      q.where(
+        sql<boolean>`(d.created_at, d.delivery_id) ${sql.raw(older ? '<' : '>')} (${fromAt}, ${from?.id})`,
+      ),
     )
     .orderBy('d.created_at', older ? 'desc' : 'asc')
-    .orderBy('d.id', older ? 'desc' : 'asc')
+    .orderBy('d.delivery_id', older ? 'desc' : 'asc')
     .limit(page.limit)
     .execute()
   return rows.map(withKey)
@@ -100,7 +102,7 @@ export async function findOrgDelivery(
   const row = await selectDeliveries(db)
     .select(['e.test', 'e.created_at as event_created_at', 'e.data'])
     .where('d.org_id', '=', org)
-    .where('d.id', '=', id)
+    .where('d.delivery_id', '=', id)
     .executeTakeFirst()
   return row && { ...row, attempt_log: await deliveryAttempts(db, id) }
 }
@@ -124,7 +126,7 @@ export async function replayOrgDelivery(db: Db, org: string, id: string): Promis
     if (row === undefined) {
       return 'missing'
     }
-    if (row.status === 'pending' || row.status === 'in_flight') {
+    if (row.status === 'pending') {
       return 'in_progress'
     }
     const replayed = await replayDeliveries(trx, [id], false)
@@ -157,12 +159,12 @@ export async function insertTestDelivery(
         from ep, (select webhooks.new_id('evt') as id) n
         returning id, org_id
       )
-      insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url, next_attempt_at)
-      select webhooks.new_id('dlv'), ev.id, ev.org_id, ep.id, ep.id, ep.url, now() from ev, ep
+      insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url)
+      select webhooks.new_id('dlv'), ev.id, ev.org_id, ep.id, ep.id, ep.url from ev, ep
       returning event_id, id as delivery_id`.execute(trx)
     const created = rows[0]
     if (created !== undefined) {
-      await sql`select webhooks.wake_dispatcher()`.execute(trx)
+      await sql`select webhooks.enqueue_deliveries(${[created.delivery_id]}::text[])`.execute(trx)
     }
     return created
   })

@@ -31,7 +31,7 @@ function settledBefore(before: Date): RawBuilder<unknown> {
   return sql`e.id < 'evt_' || lpad(to_hex((extract(epoch from ${before}::timestamptz) * 1000)::bigint), 12, '0')
     and e.created_at < ${before} and e.fanned_out_at is not null
     and not exists (select 1 from webhooks.deliveries d where d.event_id = e.id
-      and (d.status in ('pending', 'in_flight') or d.updated_at >= ${before}) offset 0)`
+      and (d.status = 'pending' or d.updated_at >= ${before}) offset 0)`
 }
 
 /** The database's clock, `ageMs` ago: the cutoff is compared with times the database wrote. */

@@ -1,7 +1,6 @@
 import type { RawBuilder } from 'kysely'
 import { sql } from 'kysely'
-import type { Db, DeliveryStatus } from './database.ts'
-import { transact } from './database.ts'
+import type { Db, LiveStatus } from './database.ts'
 
 /** What to replay: one delivery, every delivery of one event, or the dropped ones of an endpoint or org. */
 export type ReplaySelector =
@@ -26,7 +25,7 @@ export type ReplayCandidate = {
   destination: string
   endpoint_id: string | null
   url: string
-  status: DeliveryStatus
+  status: LiveStatus
   replays: number
   skip: SkipReason | null
 }
@@ -52,6 +51,9 @@ const destinationActive = sql`case when d.endpoint_id is null
   else exists (select 1 from webhooks.endpoints ep
                where ep.id = d.endpoint_id and ep.enabled and ep.deleted_at is null) end`
 
+/** Dropped, in the terms of the indexes of dropped deliveries (dropped_at is set exactly then). */
+const DROPPED = sql`d.status = 'dropped' and d.dropped_at is not null`
+
 /** The deliveries a selector matches. Bulk selectors match dropped deliveries only. */
 function matches(selector: ReplaySelector): RawBuilder<unknown> {
   const range = (since?: Date, until?: Date) =>
@@ -63,10 +65,10 @@ function matches(selector: ReplaySelector): RawBuilder<unknown> {
     case 'event':
       return sql`d.event_id = ${selector.eventId}`
     case 'endpoint':
-      return sql`d.endpoint_id = ${selector.endpointId} and d.status = 'dropped'
+      return sql`d.endpoint_id = ${selector.endpointId} and ${DROPPED}
         and ${range(selector.since, selector.until)}`
     case 'org':
-      return sql`d.org_id = ${selector.orgId} and d.status = 'dropped'
+      return sql`d.org_id = ${selector.orgId} and ${DROPPED}
         and ${range(selector.since, selector.until)}`
   }
 }
@@ -91,10 +93,11 @@ export async function selectCandidates(
 ): Promise<ReplayCandidate[]> {
   const { rows } = await sql<ReplayCandidate>`
     select d.id, d.event_id, e.type as event_type, d.org_id, d.destination, d.endpoint_id, d.url,
-      d.status, d.replays,
-      case when d.status in ('pending', 'in_flight') then 'in_progress'
+      case when q.leased then 'in_flight' else d.status end as status, coalesce(q.replays, d.replays) as replays,
+      case when d.status = 'pending' then 'in_progress'
            when not ${destinationActive} then 'destination_inactive' end as skip
     from webhooks.deliveries d
+    left join webhooks.delivery_queue q on q.delivery_id = d.id
     join webhooks.events e on e.id = d.event_id
     where ${matches(selector)} and d.id > ${after}
     order by d.id
@@ -103,12 +106,12 @@ export async function selectCandidates(
 }
 
 /**
- * Re-enqueues deliveries, keeping their ids, with a fresh retry budget, in one transaction (the
- * caller's, if `db` is one), and
- * wakes the dispatchers. Only deliveries that are finished (delivered or dropped; dropped only,
- * when `droppedOnly`) and whose destination is active are touched: the status check runs inside
- * the UPDATE, so concurrent replays of the same deliveries cannot both succeed. Returns the ids
- * replayed. Their next attempts carry the new `replays` as attempts.replay_no.
+ * Queues finished deliveries again (webhooks.replay_deliveries), keeping their ids, with a fresh
+ * retry budget, and wakes the dispatchers. Only deliveries that are finished (delivered or
+ * dropped; dropped only, when `droppedOnly`) and whose destination is active are touched: the
+ * status check runs inside the UPDATE, so concurrent replays of the same deliveries cannot both
+ * succeed. Returns the ids replayed. Their next attempts carry the new `replays` as
+ * attempts.replay_no.
  */
 export async function replayDeliveries(
   db: Db,
@@ -118,19 +121,9 @@ export async function replayDeliveries(
   if (ids.length === 0) {
     return []
   }
-  const finished: DeliveryStatus[] = droppedOnly ? ['dropped'] : ['delivered', 'dropped']
-  return transact(db, async (trx) => {
-    const { rows } = await sql<{ id: string }>`
-      update webhooks.deliveries d
-      set status = 'pending', failures = 0, replays = d.replays + 1, next_attempt_at = now(),
-        dropped_at = null, lease_until = null, updated_at = now()
-      where d.id = any(${ids}::text[]) and d.status = any(${finished}::text[]) and ${destinationActive}
-      returning d.id`.execute(trx)
-    if (rows.length > 0) {
-      await sql`select webhooks.wake_dispatcher()`.execute(trx)
-    }
-    return rows.map((row) => row.id)
-  })
+  const { rows } = await sql<{ delivery_id: string }>`
+    select delivery_id from webhooks.replay_deliveries(${[...ids]}::text[], ${droppedOnly})`.execute(db)
+  return rows.map((row) => row.delivery_id)
 }
 
 /**

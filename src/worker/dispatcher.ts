@@ -1,24 +1,29 @@
-import { setTimeout as delay } from 'node:timers/promises'
 import type pg from 'pg'
 import type { AttemptDeps } from '../delivery/attempt.ts'
 import { attemptDelivery } from '../delivery/attempt.ts'
+import { probePauses } from '../delivery/retry-policy.ts'
 import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts'
+import type { ClaimedDelivery, ClaimRequest } from '../store/claim.ts'
 import type { Db } from '../store/database.ts'
-import type { AttemptRecord, ClaimedDelivery } from '../store/deliveries.ts'
-import { claimDeliveries, recordAttempts } from '../store/deliveries.ts'
-import { fanOutEvents } from '../store/events.ts'
-import { advertisePolling } from '../store/worker-pools.ts'
+import { Heartbeat } from './heartbeat.ts'
+import { claim, fanOut } from './intake.ts'
 import { OutboxListener } from './outbox-listener.ts'
+import { OutcomeWriter } from './outcome-writer.ts'
+import { Slots } from './slots.ts'
 
 export type DispatcherOptions = {
   db: Db
   pool: pg.Pool
   poolId: string
   logger: Logger
+  /** How one attempt is made; its schedule is the retry schedule. */
   attempt: Omit<AttemptDeps, 'signal'>
+  /** Requests in flight at once in this process (WORKER_CONCURRENCY). */
   concurrency: number
+  /** Requests in flight per destination across all workers, unless its endpoint sets its own. */
+  destinationConcurrency: number
   requestTimeoutMs: number
   /** Added to the request timeout to make a claim's lease: time to record the outcome. */
   leaseMarginMs: number
@@ -29,67 +34,81 @@ export type DispatcherOptions = {
   metrics: WorkerMetrics
 }
 
-const FAN_OUT_BATCH = 500
 const CLAIM_BATCH = 200
-const FLUSH_BATCH = 1_000
 /** Poll interval while events are flowing; NOTIFY is skipped by recorders meanwhile. */
 const HOT_POLL_MS = 4
 /** How long after the last work the dispatcher stays hot. */
 const HOT_MS = 1_000
-/** How far ahead a hot dispatcher advertises that it polls, and the grace it keeps beyond that. */
-const ADVERTISE_MS = 2_000
+/** How long a dispatcher keeps polling beyond the promise it advertised. */
 const GRACE_MS = 1_000
 const ERROR_BACKOFF_MS = 1_000
+/**
+ * After the database was unreachable, this long without taking over expired leases: their
+ * workers may be alive, holding outcomes they write once they beat again.
+ */
+const TAKEOVER_GRACE_MS = 5_000
 
 /**
- * Moves events to receivers in batches: fans recorded events out into deliveries, leases due
- * deliveries, sends up to `concurrency` requests at once, and writes their outcomes in batched
- * transactions. It polls quickly while work flows (and says so in webhooks.worker_pools, so
- * recorders need not NOTIFY), sleeps on LISTEN plus a slow poll when idle, and arms a timer for
- * the earliest retry it scheduled. Several dispatchers (processes) share the work safely.
+ * Moves events to receivers: fans recorded events out into deliveries, claims due deliveries
+ * fairly across destinations (the database deals the turns and keeps each destination's cap,
+ * backoff and rate limit), sends up to `concurrency` requests at once, and hands each outcome to
+ * the outcome writer. It polls quickly while work flows (the heartbeat says so, and recorders
+ * skip NOTIFY), sleeps on LISTEN plus a slow poll when idle, and arms a timer for the earliest
+ * retry it scheduled. Several dispatchers (processes) share the work safely.
  */
 export class Dispatcher {
   readonly #o: DispatcherOptions
   readonly #abort = new AbortController()
+  readonly #slots: Slots
+  readonly #listener: OutboxListener
+  readonly #heartbeat: Heartbeat
+  readonly #writer: OutcomeWriter
   #stopping = false
-  #inFlight = 0
-  #results: Array<{ claimed: ClaimedDelivery; record: AttemptRecord }> = []
-  /** Outcomes in the batch being written now. */
-  #writing = 0
-  /** The last write of outcomes failed, and none has succeeded since. */
-  #writesFailing = false
-  #flushing: Promise<void> | undefined
   #wake: (() => void) | undefined
   #hotUntil = 0
-  #advertisedUntil = 0
+  #quietUntil = 0
   #retryTimer: NodeJS.Timeout | undefined
   #retryAt = Number.POSITIVE_INFINITY
-  readonly #listener: OutboxListener
   #loop: Promise<void> | undefined
-  #heartbeat: NodeJS.Timeout | undefined
-  #beat: Promise<void> | undefined
-  #giveUpFlushingAt = Number.POSITIVE_INFINITY
   #loopAliveAt = Date.now()
 
   constructor(options: DispatcherOptions) {
     this.#o = options
+    this.#slots = new Slots(options.concurrency)
     this.#listener = new OutboxListener(
       options.pool,
       options.logger,
       () => this.kick(),
       options.queryTimeoutMs,
     )
+    this.#heartbeat = new Heartbeat({
+      db: options.db,
+      poolId: options.poolId,
+      logger: options.logger,
+      listener: this.#listener,
+      hot: () => Date.now() < this.#hotUntil,
+      promised: () => this.#wake?.(),
+    })
+    this.#writer = new OutcomeWriter({
+      db: options.db,
+      logger: options.logger,
+      policy: {
+        defaultCap: options.destinationConcurrency,
+        probePausesMs: probePauses(options.attempt.schedule),
+      },
+      schedule: options.attempt.schedule,
+      metrics: options.metrics,
+      onRetryDue: (at) => this.#armRetry(at),
+      onRecovered: () => {
+        this.#quietUntil = Date.now() + TAKEOVER_GRACE_MS
+        this.#wake?.()
+      },
+    })
   }
 
   start(): void {
     this.#loop = this.#run()
-    // One beat at a time: beats overtaking each other could write an older promise last.
-    this.#heartbeat = setInterval(() => {
-      this.#beat ??= this.#advertise().finally(() => {
-        this.#beat = undefined
-      })
-    }, 500)
-    this.#heartbeat.unref()
+    this.#heartbeat.start()
   }
 
   /** Wakes the loop now (a NOTIFY, a retry timer, the reconciler). */
@@ -99,7 +118,7 @@ export class Dispatcher {
   }
 
   get inFlight(): number {
-    return this.#inFlight
+    return this.#slots.used
   }
 
   /** Date.now() when the loop last began to wait for work: /healthz's sign that it goes round. */
@@ -113,25 +132,19 @@ export class Dispatcher {
    */
   async stop(): Promise<void> {
     this.#stopping = true
-    clearInterval(this.#heartbeat)
-    // A beat under way would otherwise write the pool's row back after it is removed.
-    await this.#beat
+    await this.#heartbeat.stop()
     clearTimeout(this.#retryTimer)
     this.#wake?.()
     await this.#loop
     const deadline = Date.now() + this.#o.shutdownTimeoutMs
-    while (this.#inFlight > 0 && Date.now() < deadline) {
+    while (this.#slots.used > 0 && Date.now() < deadline) {
       await this.#nextEvent(Math.min(50, deadline - Date.now()))
     }
     this.#abort.abort()
-    while (this.#inFlight > 0) {
+    while (this.#slots.used > 0) {
       await this.#nextEvent(50)
     }
-    // With the database gone the outcomes cannot be written: give up after a bound rather than
-    // hang. Their leases run out and the attempts are made again (at least once, never lost).
-    this.#giveUpFlushingAt = Date.now() + Math.max(this.#o.shutdownTimeoutMs, 2 * ERROR_BACKOFF_MS)
-    await this.#flushing
-    await this.#flush()
+    await this.#writer.close(Math.max(this.#o.shutdownTimeoutMs, 2 * ERROR_BACKOFF_MS))
     this.#listener.close()
   }
 
@@ -142,6 +155,7 @@ export class Dispatcher {
       try {
         worked = await this.#pass()
       } catch (error) {
+        this.#quietUntil = Date.now() + TAKEOVER_GRACE_MS
         this.#o.logger.error({ err: coerceError(error) }, 'dispatcher could not reach the database; retrying')
         await this.#nextEvent(ERROR_BACKOFF_MS)
         continue
@@ -150,23 +164,30 @@ export class Dispatcher {
     }
   }
 
-  /** One round: fan out recorded events, lease what there is room for, start sending it. */
+  /** One round: fan out recorded events, claim what there is room for, start sending it. */
   async #pass(): Promise<boolean> {
-    const fannedOut = await fanOutEvents(this.#o.db, FAN_OUT_BATCH)
-    // While the database refuses outcomes, a window's worth of them waiting is enough: more
-    // requests now would only add outcomes that cannot be written, to be sent again when their
-    // leases run out.
-    const unwritten = this.#results.length + this.#writing
-    const held = this.#writesFailing && unwritten >= this.#o.concurrency
-    // stop() may have come while the fan-out ran: a stopping dispatcher sends nothing new.
-    const room = this.#stopping || held ? 0 : this.#o.concurrency - this.#inFlight
-    const leaseMs = this.#o.requestTimeoutMs + this.#o.leaseMarginMs
-    const claimed = room > 0 ? await claimDeliveries(this.#o.db, Math.min(room, CLAIM_BATCH), leaseMs) : []
+    const fannedOut = await fanOut(this.#o.db, this.#o.logger)
+    // Outcomes that could not be written are written first, before anything new is claimed:
+    // claimed now, they would only add outcomes that cannot be written either. And stop() may
+    // have come while the fan-out ran: a stopping dispatcher sends nothing new.
+    const room = this.#stopping || this.#writer.failing ? 0 : this.#slots.free
+    const claimed = room > 0 ? await claim(this.#o.db, this.#o.logger, this.#claimRequest(room)) : []
     this.#o.metrics.claimed(claimed.length)
     for (const delivery of claimed) {
       this.#send(delivery)
     }
     return fannedOut > 0 || claimed.length > 0
+  }
+
+  #claimRequest(room: number): ClaimRequest {
+    return {
+      limit: Math.min(room, CLAIM_BATCH),
+      leaseMs: this.#o.requestTimeoutMs + this.#o.leaseMarginMs,
+      defaultCap: this.#o.destinationConcurrency,
+      poolId: this.#o.poolId,
+      passedOver: this.#slots.passedOver(),
+      takeOverAfterMs: Math.max(0, this.#quietUntil - Date.now()),
+    }
   }
 
   async #pause(worked: boolean): Promise<void> {
@@ -176,10 +197,10 @@ export class Dispatcher {
       // Under load, claim in chunks: waking for every finished request would lease one
       // delivery per statement, and statements per delivery are what PostgreSQL pays for.
       const refill = Math.max(1, Math.floor(this.#o.concurrency / 4))
-      while (!this.#stopping && this.#inFlight > this.#o.concurrency - refill) {
+      while (!this.#stopping && this.#slots.free < refill) {
         await this.#nextEvent(this.#o.pollIntervalMs)
       }
-    } else if (now < Math.max(this.#hotUntil, this.#advertisedUntil + GRACE_MS)) {
+    } else if (now < Math.max(this.#hotUntil, this.#heartbeat.advertisedUntil + GRACE_MS)) {
       await this.#nextEvent(HOT_POLL_MS)
     } else {
       await this.#nextEvent(this.#o.pollIntervalMs)
@@ -203,112 +224,17 @@ export class Dispatcher {
   }
 
   #send(claimed: ClaimedDelivery): void {
-    this.#inFlight++
+    const release = this.#slots.take(claimed.destination_id)
     attemptDelivery(claimed, { ...this.#o.attempt, signal: this.#abort.signal })
-      .then((record) => {
-        this.#results.push({ claimed, record })
-        this.#startFlush()
-      })
+      .then((record) => this.#writer.add({ claimed, record }))
       .catch((error: unknown) => {
         // attemptDelivery does not throw; if it ever does, the lease expires and another try follows.
         this.#o.logger.error({ err: coerceError(error), deliveryId: claimed.id }, 'attempt crashed')
       })
       .finally(() => {
-        this.#inFlight--
+        release()
         this.#wake?.()
       })
-  }
-
-  /**
-   * Starts writing outcomes unless a write is under way. An outcome that arrives after that
-   * write's last look at the queue, before it settles, is taken by the write started then.
-   */
-  #startFlush(): void {
-    this.#flushing ??= this.#flush().finally(() => {
-      this.#flushing = undefined
-      if (this.#results.length > 0) {
-        this.#startFlush()
-      }
-    })
-  }
-
-  /** Writes finished attempts, many per transaction, until none are waiting. */
-  async #flush(): Promise<void> {
-    while (this.#results.length > 0) {
-      const batch = this.#results.splice(0, FLUSH_BATCH)
-      let droppedNow: Set<string> | undefined
-      let failure: unknown
-      this.#writing = batch.length
-      const writeFinished = this.#o.metrics.outcomeWriteStarted(batch.length)
-      try {
-        droppedNow = await recordAttempts(
-          this.#o.db,
-          batch.map((r) => r.record),
-        )
-      } catch (error) {
-        failure = error
-      } finally {
-        this.#writing = 0
-      }
-      writeFinished(droppedNow !== undefined)
-      if (droppedNow === undefined) {
-        this.#writesFailing = true
-        if (Date.now() >= this.#giveUpFlushingAt) {
-          this.#o.logger.error(
-            { err: coerceError(failure), count: batch.length + this.#results.length },
-            'stopping without recording some attempts; they will be made again when their leases run out',
-          )
-          this.#results = []
-          return
-        }
-        this.#o.logger.error(
-          { err: coerceError(failure), count: batch.length },
-          'could not record attempts; retrying',
-        )
-        this.#results.unshift(...batch)
-        await delay(ERROR_BACKOFF_MS)
-        continue
-      }
-      if (this.#writesFailing) {
-        this.#writesFailing = false
-        // Claims held back while outcomes could not be written may go on.
-        this.#wake?.()
-      }
-      for (const { claimed, record } of batch) {
-        if (droppedNow.has(record.deliveryId)) {
-          // Its endpoint was disabled or deleted during the attempt: no retry was scheduled.
-          this.#logAttempt(claimed, { ...record, status: 'dropped', outcome: 'dropped', retryInMs: null })
-          continue
-        }
-        this.#logAttempt(claimed, record)
-        if (record.retryInMs !== null) {
-          this.#armRetry(Date.now() + record.retryInMs)
-        }
-      }
-    }
-  }
-
-  #logAttempt(claimed: ClaimedDelivery, record: AttemptRecord): void {
-    this.#o.metrics.attemptFinished(record, claimed.created_at)
-    if (record.outcome !== 'dropped' && !this.#o.logger.isLevelEnabled('info')) {
-      return
-    }
-    const fields = {
-      eventId: claimed.event_id,
-      deliveryId: record.deliveryId,
-      endpointId: record.endpointId ?? undefined,
-      attempt: record.attemptNo,
-      statusCode: record.statusCode ?? undefined,
-      error: record.errorCode ?? undefined,
-      durationMs: record.durationMs,
-      outcome: record.outcome,
-      retryInMs: record.retryInMs ?? undefined,
-    }
-    if (record.outcome === 'dropped') {
-      this.#o.logger.warn(fields, 'delivery dropped')
-    } else {
-      this.#o.logger.info(fields, 'delivery attempt')
-    }
   }
 
   /** One timer, for the earliest retry this process scheduled: retries need no polling. */
@@ -326,29 +252,5 @@ export class Dispatcher {
       Math.max(0, at - Date.now()),
     )
     this.#retryTimer.unref()
-  }
-
-  /** While hot, promise recorders that this dispatcher polls (they skip NOTIFY meanwhile). */
-  async #advertise(): Promise<void> {
-    const hot = Date.now() < this.#hotUntil && !this.#stopping
-    try {
-      if (hot) {
-        // Set before the write commits, from when a recorder may rely on it, and again after:
-        // the row's promise runs from when the write ran, however long it took to get there.
-        this.#advertisedUntil = Date.now() + ADVERTISE_MS
-        await advertisePolling(this.#o.db, this.#o.poolId, ADVERTISE_MS)
-        this.#advertisedUntil = Date.now() + ADVERTISE_MS
-        // A loop that went to its slow poll meanwhile must come back to keep that promise.
-        this.#wake?.()
-      } else {
-        await advertisePolling(this.#o.db, this.#o.poolId, null)
-      }
-      if (!this.#stopping) {
-        // Not awaited: making the LISTEN connection again must not hold up the heartbeat.
-        void this.#listener.ensure()
-      }
-    } catch (error) {
-      this.#o.logger.warn({ err: coerceError(error) }, 'heartbeat failed')
-    }
   }
 }

@@ -151,6 +151,7 @@ export async function startWorker(
       schedule: config.retrySchedule,
     },
     concurrency: config.concurrency,
+    destinationConcurrency: config.destinationConcurrency,
     requestTimeoutMs: config.requestTimeoutMs,
     leaseMarginMs: config.leaseMarginMs,
     queryTimeoutMs: config.queryTimeoutMs,

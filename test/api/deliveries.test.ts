@@ -137,8 +137,9 @@ describe('replaying one delivery', () => {
   })
 
   it('refuses a delivery whose endpoint is disabled, and one of another org as unknown', async () => {
-    await testDb.pool.query(`insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url, status)
-      values ('dlv_to_ep4', 'evt_e2', 'org_1', 'ep_4', 'ep_4', 'http://127.0.0.1:9/ep4', 'dropped')`)
+    await testDb.pool.query(`insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url, status,
+        dropped_at)
+      values ('dlv_to_ep4', 'evt_e2', 'org_1', 'ep_4', 'ep_4', 'http://127.0.0.1:9/ep4', 'dropped', now())`)
     expect(await refusal(api.replayDelivery('org_1', { delivery_id: 'dlv_to_ep4' }))).toMatchObject({
       code: 'DESTINATION_INACTIVE',
     })

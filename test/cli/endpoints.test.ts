@@ -161,9 +161,15 @@ describe('endpoints disable, enable and delete', () => {
     expect(delivery).toMatchObject({
       status: 'dropped',
       last_error: 'endpoint_disabled: customer maintenance',
-      next_attempt_at: null,
     })
     expect(delivery.dropped_at).not.toBeNull()
+    // Out of the queue: no attempt is coming.
+    const queued = await testDb.db
+      .selectFrom('webhooks.delivery_queue')
+      .select('delivery_id')
+      .where('delivery_id', '=', delivery.id)
+      .execute()
+    expect(queued).toEqual([])
     expect(await stored(ep.id)).toMatchObject({ enabled: false, disabled_reason: 'customer maintenance' })
     const again = await cli('endpoints', 'disable', ep.id)
     expect(again).toMatchObject({ code: 0, out: expect.stringContaining('already disabled') })

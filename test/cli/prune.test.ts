@@ -118,7 +118,7 @@ describe('imtegrate-webhooks prune', () => {
       // A replay in flight: one delivery row is locked and about to become pending.
       await replayer.query('begin')
       await replayer.query(
-        "update webhooks.deliveries set status = 'pending', updated_at = now() where id = $1",
+        "update webhooks.deliveries set status = 'pending', dropped_at = null, updated_at = now() where id = $1",
         [racing.deliveries[0]],
       )
       const pruning = prune(testDb.db, ago(30))

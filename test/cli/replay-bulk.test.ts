@@ -6,6 +6,7 @@ import { replay } from '../../src/store/replay.ts'
 import { runCli, runCliJson } from '../helpers/cli.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
+import { enqueue } from '../helpers/queue.ts'
 
 // No worker runs here: replayed deliveries stay pending, so what a replay changed can be counted.
 
@@ -28,7 +29,7 @@ afterAll(async () => {
 
 /** `count` events of `org`, each with one delivery to `endpoint` in `status`: written as SQL, not sent. */
 async function seed(org: string, endpoint: string | null, status: string, count: number): Promise<void> {
-  await sql`
+  const { rows } = await sql<{ id: string }>`
     with e as (
       insert into webhooks.events (id, org_id, type, subject_id, webhook_url, data, created_at, fanned_out_at)
       select webhooks.new_id('evt'), ${org}, 'image.completed', webhooks.new_id('img'), 'http://127.0.0.1:9/r', '{}', now(), now()
@@ -36,11 +37,18 @@ async function seed(org: string, endpoint: string | null, status: string, count:
       returning id
     )
     insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url, status, attempts,
-      failures, last_error, dropped_at, next_attempt_at)
+      failures, last_error, dropped_at)
     select webhooks.new_id('dlv'), e.id, ${org}, coalesce(${endpoint}, 'render_url'), ${endpoint},
       'http://127.0.0.1:9/x', ${status}, 4, 4, 'http_500: the receiver answered 500',
-      case when ${status} = 'dropped' then now() end, case when ${status} = 'pending' then now() end
-    from e`.execute(testDb.db)
+      case when ${status} = 'dropped' then now() end
+    from e
+    returning id`.execute(testDb.db)
+  if (status === 'pending') {
+    await enqueue(
+      testDb.db,
+      rows.map((row) => row.id),
+    )
+  }
 }
 
 async function statusCounts(org: string) {
@@ -86,9 +94,12 @@ describe('a bulk replay of 10,000 dropped deliveries', () => {
       { status: 'dropped', replays: 0, failures: 4, n: 5 },
       { status: 'pending', replays: 1, failures: 0, n: 10_000 },
     ])
+    // Each replayed delivery is queued, due now, not leased, and no longer marked dropped.
     const { rows } = await sql<{ n: number }>`
-      select count(*)::int as n from webhooks.deliveries
-      where status = 'pending' and (next_attempt_at is null or dropped_at is not null or lease_until is not null)`.execute(
+      select count(*)::int as n from webhooks.deliveries d
+      left join webhooks.delivery_queue q on q.delivery_id = d.id
+      where d.status = 'pending'
+        and (q.delivery_id is null or q.due_at > now() or q.leased or d.dropped_at is not null)`.execute(
       testDb.db,
     )
     expect(rows[0]?.n).toBe(0)

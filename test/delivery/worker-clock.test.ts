@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { attemptDelivery } from '../../src/delivery/attempt.ts'
 import { createHttpClient } from '../../src/delivery/http.ts'
 import { createSecretBox } from '../../src/secret-box.ts'
-import { claimDeliveries, recordAttempts } from '../../src/store/deliveries.ts'
+import { claimDeliveries } from '../../src/store/claim.ts'
 import { fanOutEvents } from '../../src/store/events.ts'
+import { recordOutcomes } from '../../src/store/outcomes.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 import type { Receiver } from '../helpers/receiver.ts'
@@ -36,7 +37,12 @@ describe('a worker whose clock is wrong', () => {
     // with the database's now(): a slow worker clock retried at once, a fast one an hour late.
     const eventId = await recordCompleted(testDb, receiver.url('/down'))
     await fanOutEvents(testDb.db, 10)
-    const [claimed] = await claimDeliveries(testDb.db, 1, 10_000)
+    const [claimed] = await claimDeliveries(testDb.db, {
+      limit: 1,
+      leaseMs: 10_000,
+      defaultCap: 10,
+      poolId: 'pool_test',
+    })
     if (claimed?.event_id !== eventId) {
       throw new Error(`the delivery of ${eventId} was not claimed`)
     }
@@ -49,12 +55,12 @@ describe('a worker whose clock is wrong', () => {
     })
     await http.close()
     expect(record.statusCode).toBe(503)
-    await recordAttempts(testDb.db, [record])
+    await recordOutcomes(testDb.db, [record], { defaultCap: 10, probePausesMs: [1_000] })
     const { rows } = await sql<{ due_in_ms: number; retry_in_ms: number }>`
       select extract(epoch from d.next_attempt_at - now()) * 1000 as due_in_ms,
         extract(epoch from a.retry_at - now()) * 1000 as retry_in_ms
-      from webhooks.deliveries d join webhooks.attempts a on a.delivery_id = d.id
-      where d.id = ${claimed.id} and d.status = 'pending'`.execute(testDb.db)
+      from webhooks.delivery_state d join webhooks.attempts a on a.delivery_id = d.delivery_id
+      where d.delivery_id = ${claimed.id} and d.status = 'pending'`.execute(testDb.db)
     expect(rows).toHaveLength(1)
     for (const value of [rows[0]?.due_in_ms, rows[0]?.retry_in_ms]) {
       expect(Number(value)).toBeGreaterThan(STEP - 5_000)

@@ -1,4 +1,5 @@
 import type { TestDb } from './database.ts'
+import { enqueue } from './queue.ts'
 
 /** `dlv_000…d00n`: the seeded deliveries' ids (docs/queries.md uses d001). */
 const PREFIX = `dlv_${'0'.repeat(28)}`
@@ -42,21 +43,21 @@ export async function seedHistory(testDb: TestDb): Promise<void> {
     ) as e(id, org, type, subject, url, at);
 
     insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url, status,
-      attempts, failures, replays, created_at, delivered_at, dropped_at, next_attempt_at, lease_until, last_error)
+      attempts, failures, replays, created_at, delivered_at, dropped_at, last_error)
     select '${PREFIX}' || n, ev, org, dest, nullif(dest, 'render_url'), 'http://127.0.0.1:9/' || dest,
-      status, attempts, failures, replays, created, delivered, dropped, next_at, lease, err
+      status, attempts, failures, replays, created, delivered, dropped, err
     from (values
-      ('d001', 'evt_e1', 'org_1', 'render_url', 'delivered', 3, 0, 1, pg_temp.today(6), pg_temp.today(20), null::timestamptz, null::timestamptz, null::timestamptz, null),
-      ('d002', 'evt_e1', 'org_1', 'ep_1', 'dropped', 2, 2, 0, pg_temp.today(7), null, pg_temp.today(13), null, null, 'http_503: the receiver answered 503'),
-      ('d003', 'evt_e2', 'org_1', 'ep_1', 'delivered', 1, 0, 0, pg_temp.today(8), pg_temp.today(14), null, null, null, null),
-      ('d004', 'evt_e3', 'org_1', 'ep_1', 'dropped', 1, 1, 0, pg_temp.ago('26 hours'), null, pg_temp.ago('25 hours'), null, null, 'http_500: the receiver answered 500'),
-      ('d005', 'evt_e6', 'org_1', 'ep_2', 'dropped', 1, 1, 0, pg_temp.ago('9 days'), null, pg_temp.ago('8 days'), null, null, 'http_500: the receiver answered 500'),
-      ('d006', 'evt_e5', 'org_2', 'render_url', 'dropped', 1, 1, 0, pg_temp.ago('4 days'), null, pg_temp.ago('3 days'), null, null, 'no_signing_secret: org org_2 has no render-webhook secret'),
-      ('d007', 'evt_e4', 'org_1', 'ep_1', 'pending', 2, 1, 0, pg_temp.today(28), null, null, pg_temp.ago('-1 hour'), null, 'http_500: the receiver answered 500'),
-      ('d008', 'evt_e7', 'org_1', 'ep_2', 'delivered', 1, 0, 0, pg_temp.ago('3 hours'), pg_temp.ago('2 hours'), null, null, null, null),
-      ('d009', 'evt_e3', 'org_1', 'ep_2', 'delivered', 1, 0, 0, pg_temp.ago('31 hours'), pg_temp.ago('30 hours'), null, null, null, null),
-      ('d010', 'evt_e7', 'org_1', 'ep_1', 'in_flight', 1, 0, 0, pg_temp.today(40), null, null, null, pg_temp.ago('-1 minute'), null)
-    ) as d(n, ev, org, dest, status, attempts, failures, replays, created, delivered, dropped, next_at, lease, err);
+      ('d001', 'evt_e1', 'org_1', 'render_url', 'delivered', 3, 0, 1, pg_temp.today(6), pg_temp.today(20), null::timestamptz, null),
+      ('d002', 'evt_e1', 'org_1', 'ep_1', 'dropped', 2, 2, 0, pg_temp.today(7), null, pg_temp.today(13), 'http_503: the receiver answered 503'),
+      ('d003', 'evt_e2', 'org_1', 'ep_1', 'delivered', 1, 0, 0, pg_temp.today(8), pg_temp.today(14), null, null),
+      ('d004', 'evt_e3', 'org_1', 'ep_1', 'dropped', 1, 1, 0, pg_temp.ago('26 hours'), null, pg_temp.ago('25 hours'), 'http_500: the receiver answered 500'),
+      ('d005', 'evt_e6', 'org_1', 'ep_2', 'dropped', 1, 1, 0, pg_temp.ago('9 days'), null, pg_temp.ago('8 days'), 'http_500: the receiver answered 500'),
+      ('d006', 'evt_e5', 'org_2', 'render_url', 'dropped', 1, 1, 0, pg_temp.ago('4 days'), null, pg_temp.ago('3 days'), 'no_signing_secret: org org_2 has no render-webhook secret'),
+      ('d007', 'evt_e4', 'org_1', 'ep_1', 'pending', 2, 1, 0, pg_temp.today(28), null, null, 'http_500: the receiver answered 500'),
+      ('d008', 'evt_e7', 'org_1', 'ep_2', 'delivered', 1, 0, 0, pg_temp.ago('3 hours'), pg_temp.ago('2 hours'), null, null),
+      ('d009', 'evt_e3', 'org_1', 'ep_2', 'delivered', 1, 0, 0, pg_temp.ago('31 hours'), pg_temp.ago('30 hours'), null, null),
+      ('d010', 'evt_e7', 'org_1', 'ep_1', 'pending', 1, 0, 0, pg_temp.today(40), null, null, null)
+    ) as d(n, ev, org, dest, status, attempts, failures, replays, created, delivered, dropped, err);
 
     insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
       duration_ms, status_code, error_code, error_message, outcome, response_excerpt)
@@ -80,4 +81,7 @@ export async function seedHistory(testDb: TestDb): Promise<void> {
       ('d009', 1, 0, 'org_1', 'ep_2', pg_temp.ago('30 hours'), 999, 200, null, null, 'delivered')
     ) as a(n, no, replay, org, ep, at, ms, code, err, msg, outcome);
   `)
+  // d007 waits for its retry an hour from now; d010 is being attempted, its lease a minute long.
+  await enqueue(testDb.db, [dlv(7)], { dueAt: new Date(Date.now() + 3_600_000) })
+  await enqueue(testDb.db, [dlv(10)], { leased: true, until: new Date(Date.now() + 60_000) })
 }

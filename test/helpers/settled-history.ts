@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { TestDb } from './database.ts'
+import { enqueue } from './queue.ts'
 
 // Old history for the prune and retention tests: events whose ids and times lie in the past.
 
@@ -36,10 +37,13 @@ export async function seedEvent(
     ids.push(id)
     await testDb.pool.query(
       `insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts, created_at,
-         updated_at, next_attempt_at)
-       values ($1, $2, $3, $4, 'http://127.0.0.1:9/r', $5, 2, $6, $7, case when $5 = 'pending' then now() end)`,
+         updated_at, dropped_at)
+       values ($1, $2, $3, $4, 'http://127.0.0.1:9/r', $5, 2, $6, $7, case when $5 = 'dropped' then $7::timestamptz end)`,
       [id, event, org, `dest_${i}`, delivery.status, at, delivery.changed ?? at],
     )
+    if (delivery.status === 'pending') {
+      await enqueue(testDb.db, [id])
+    }
     await testDb.pool.query(
       `insert into webhooks.attempts (delivery_id, attempt_no, org_id, started_at, duration_ms, outcome)
        values ($1, 1, $2, $3, 5, 'retrying'), ($1, 2, $2, $3, 5, 'dropped')`,

@@ -8,6 +8,7 @@ const backlog = (due: number): Backlog => ({
   oldestDueSeconds: 0,
   awaitingRetry: 0,
   droppedLastHour: 0,
+  destinationsBackingOff: 0,
 })
 
 /** A read whose answers the test gives by hand, counting the reads made. */

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 
-// Recording NOTIFYs webhooks_outbox only when no dispatcher promises to poll
-// (worker_pools.polling_until), and a session keeps the latest promise it read, at most 2 s.
+// Recording NOTIFYs webhooks_outbox only when a live worker is listening idle: not while a
+// dispatcher promises to poll (worker_pools.polling_until; a session keeps the latest promise it
+// read, at most 2 s), and not when no worker is alive (remembered for 1 s).
 
 let testDb: TestDb
 let listener: pg.Client
@@ -53,19 +54,54 @@ async function notificationsDuring(action: () => Promise<void>): Promise<number>
   return notified.length - before - 1
 }
 
+/** A worker pool that beats now; `pollingFor` set: it promises to poll that long. */
+async function livePool(id: string, pollingFor?: string): Promise<void> {
+  await testDb.pool.query(
+    `insert into webhooks.worker_pools (id, hostname, pid, heartbeat_at, polling_until)
+     values ($1, 'test', 1, now(), now() + $2::interval)
+     on conflict (id) do update set heartbeat_at = now(), polling_until = excluded.polling_until`,
+    [id, pollingFor ?? null],
+  )
+}
+
+async function forgetPools(): Promise<void> {
+  await testDb.pool.query('delete from webhooks.worker_pools')
+}
+
 describe('the coalesced wake-up', () => {
-  it('notifies when no dispatcher promises to poll', async () => {
+  it('notifies when a live worker listens idle', async () => {
+    await livePool('pool_idle')
     const client = await session()
     try {
       expect(await notificationsDuring(() => record(client))).toBe(1)
+      expect(await notificationsDuring(() => record(client))).toBe(1)
     } finally {
       await client.end()
+      await forgetPools()
+    }
+  })
+
+  it('stays silent when no worker is alive, and looks again a second later', async () => {
+    // Regression: with every worker down, each recording paid the global NOTIFY lock for nobody.
+    await testDb.pool.query(`insert into webhooks.worker_pools (id, hostname, pid, heartbeat_at)
+      values ('pool_dead', 'test', 1, now() - interval '1 minute')`)
+    const client = await session()
+    try {
+      expect(await notificationsDuring(() => record(client))).toBe(0)
+      await livePool('pool_back')
+      // Remembered for a second: a worker that just started polls anyway.
+      expect(await notificationsDuring(() => record(client))).toBe(0)
+      await delay(1_050)
+      await livePool('pool_back')
+      expect(await notificationsDuring(() => record(client))).toBe(1)
+    } finally {
+      await client.end()
+      await forgetPools()
     }
   })
 
   it('stays silent while a promise holds, and notifies again once the remembered one has passed', async () => {
-    await testDb.pool.query(`insert into webhooks.worker_pools (id, hostname, pid, polling_until)
-      values ('pool_w', 'test', 1, now() + interval '1 hour')`)
+    await livePool('pool_w', '1 hour')
     const client = await session()
     try {
       expect(await notificationsDuring(() => record(client))).toBe(0)
@@ -77,29 +113,31 @@ describe('the coalesced wake-up', () => {
       expect(remembered).toBeGreaterThan(Date.now())
       expect(remembered).toBeLessThanOrEqual(Date.now() + 2_100)
 
-      // The pool stops promising; this session still holds the promise it read.
-      await testDb.pool.query(`delete from webhooks.worker_pools where id = 'pool_w'`)
+      // The pool stops promising and listens idle; this session still holds the promise it read.
+      await livePool('pool_w')
       expect(await notificationsDuring(() => record(client))).toBe(0)
 
       await delay(Math.max(0, remembered - Date.now()) + 50)
+      await livePool('pool_w')
       expect(await notificationsDuring(() => record(client))).toBe(1)
     } finally {
       await client.end()
+      await forgetPools()
     }
   })
 
   it('forgets a promise read in a transaction that rolled back', async () => {
     const client = await session()
     try {
-      await testDb.pool.query(`insert into webhooks.worker_pools (id, hostname, pid, polling_until)
-        values ('pool_r', 'test', 1, now() + interval '1 hour')`)
+      await livePool('pool_r', '1 hour')
       await client.query('begin')
       await record(client)
       await client.query('rollback')
-      await testDb.pool.query(`delete from webhooks.worker_pools where id = 'pool_r'`)
+      await livePool('pool_r')
       expect(await notificationsDuring(() => record(client))).toBe(1)
     } finally {
       await client.end()
+      await forgetPools()
     }
   })
 })

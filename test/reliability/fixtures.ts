@@ -33,10 +33,12 @@ export async function recordCompleted(testDb: TestDb, url: string): Promise<stri
   return eventId
 }
 
+/** The delivery of `eventId` as it stands now (webhooks.delivery_state: in_flight while leased). */
 export async function deliveryOf(testDb: TestDb, eventId: string) {
   return testDb.db
-    .selectFrom('webhooks.deliveries')
+    .selectFrom('webhooks.delivery_state')
     .selectAll()
+    .select('delivery_id as id')
     .where('event_id', '=', eventId)
     .executeTakeFirstOrThrow()
 }
@@ -60,9 +62,7 @@ export async function attemptsOf(testDb: TestDb, eventId: string) {
 export async function leftLocked(testDb: TestDb): Promise<{ jobs: number; inFlight: number }> {
   const { rows } = await sql<{ jobs: number; inFlight: number }>`
     select (select count(*)::int from graphile_worker.jobs where locked_by is not null) as "jobs",
-      (select count(*)::int from webhooks.deliveries where status = 'in_flight') as "inFlight"`.execute(
-    testDb.db,
-  )
+      (select count(*)::int from webhooks.delivery_queue where leased) as "inFlight"`.execute(testDb.db)
   return rows[0] ?? { jobs: -1, inFlight: -1 }
 }
 

@@ -48,8 +48,11 @@ describe('a worker told to stop while the database refuses its writes', () => {
     const receiver = await startReceiver()
     try {
       await giveOrgASecret(testDb)
+      // Refused as a standby refuses writes (read-only transaction): about the database, not a row.
       await sql`create function public.refuse_attempts() returns trigger language plpgsql as $$
-        begin raise exception 'attempt log refused by the test'; end $$`.execute(testDb.db)
+        begin raise exception using errcode = '25006', message = 'attempt log refused by the test'; end $$`.execute(
+        testDb.db,
+      )
       await sql`create trigger refuse_attempts before insert on webhooks.attempts
         for each row execute function public.refuse_attempts()`.execute(testDb.db)
       const worker = spawnWorker(testDb, { WEBHOOK_SHUTDOWN_TIMEOUT: '500ms' })

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readBacklog } from '../../src/store/backlog.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createDatabaseWithEvent } from '../helpers/database.ts'
+import { enqueue } from '../helpers/queue.ts'
 
 let testDb: TestDb
 beforeAll(async () => {
@@ -12,18 +13,31 @@ afterAll(async () => {
   await testDb?.drop()
 })
 
-/** Deliveries of evt_backlog in one state: `count` of them, `kind` names them apart. */
+const ago = (ms: number) => new Date(Date.now() - ms)
+
+/**
+ * Deliveries of evt_backlog in one state: `count` of them, `kind` names them apart. Pending ones
+ * are queued, due `dueAgoMs` ago or leased until `leaseAgoMs` ago.
+ */
 async function insertDeliveries(
   kind: string,
   count: number,
-  fields: { status: string; nextAttemptAgo?: string; leaseAgo?: string; droppedAgo?: string },
+  fields: { status: string; dueAgoMs?: number; leaseAgoMs?: number; droppedAgo?: string },
 ): Promise<void> {
-  await sql`insert into webhooks.deliveries (id, event_id, org_id, destination, url, status, attempts,
-      next_attempt_at, lease_until, dropped_at)
+  const { rows } = await sql<{
+    id: string
+  }>`insert into webhooks.deliveries (id, event_id, org_id, destination, url,
+      status, attempts, dropped_at)
     select 'dlv_' || ${kind} || i, 'evt_backlog', 'org_1', ${kind} || i, 'http://127.0.0.1:9/', ${fields.status}, 1,
-      now() - ${fields.nextAttemptAgo ?? null}::interval, now() - ${fields.leaseAgo ?? null}::interval,
       now() - ${fields.droppedAgo ?? null}::interval
-    from generate_series(1, ${count}) i`.execute(testDb.db)
+    from generate_series(1, ${count}) i
+    returning id`.execute(testDb.db)
+  const ids = rows.map((row) => row.id)
+  if (fields.leaseAgoMs !== undefined) {
+    await enqueue(testDb.db, ids, { leased: true, until: ago(fields.leaseAgoMs) })
+  } else if (fields.dueAgoMs !== undefined) {
+    await enqueue(testDb.db, ids, { dueAt: ago(fields.dueAgoMs) })
+  }
 }
 
 describe('readBacklog', () => {
@@ -34,21 +48,32 @@ describe('readBacklog', () => {
       oldestDueSeconds: 0,
       awaitingRetry: 0,
       droppedLastHour: 0,
+      destinationsBackingOff: 0,
     })
   })
 
   it('counts each kind of waiting work, and ages the backlog by what has waited longest', async () => {
-    await insertDeliveries('due', 3, { status: 'pending', nextAttemptAgo: '10 seconds' })
+    await insertDeliveries('due', 3, { status: 'pending', dueAgoMs: 10_000 })
     // A worker died holding these: due again since their leases ran out, 2 minutes ago.
-    await insertDeliveries('expired', 2, { status: 'in_flight', leaseAgo: '2 minutes' })
+    await insertDeliveries('expired', 2, { status: 'pending', leaseAgoMs: 120_000 })
     // Leased by a live worker: being attempted, not waiting.
-    await insertDeliveries('leased', 4, { status: 'in_flight', leaseAgo: '-1 minute' })
-    await insertDeliveries('retry', 5, { status: 'pending', nextAttemptAgo: '-5 minutes' })
+    await insertDeliveries('leased', 4, { status: 'pending', leaseAgoMs: -60_000 })
+    await insertDeliveries('retry', 5, { status: 'pending', dueAgoMs: -300_000 })
     await insertDeliveries('dropped_now', 6, { status: 'dropped', droppedAgo: '10 minutes' })
     await insertDeliveries('dropped_before', 7, { status: 'dropped', droppedAgo: '61 minutes' })
     await insertDeliveries('delivered', 8, { status: 'delivered' })
+    await sql`insert into webhooks.destinations (key, org_id, origin, backoff_since, backoff_until)
+      values ('org_1 http://down.example:80', 'org_1', 'http://down.example:80', now(), now() + interval '1 minute')`.execute(
+      testDb.db,
+    )
     const backlog = await readBacklog(testDb.db)
-    expect(backlog).toMatchObject({ due: 5, eventsAwaitingFanOut: 0, awaitingRetry: 5, droppedLastHour: 6 })
+    expect(backlog).toMatchObject({
+      due: 5,
+      eventsAwaitingFanOut: 0,
+      awaitingRetry: 5,
+      droppedLastHour: 6,
+      destinationsBackingOff: 1,
+    })
     expect(backlog.oldestDueSeconds).toBeGreaterThanOrEqual(120)
     expect(backlog.oldestDueSeconds).toBeLessThan(130)
   })

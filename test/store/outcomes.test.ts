@@ -1,11 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { AttemptRecord, ClaimedDelivery } from '../../src/store/deliveries.ts'
-import { claimDeliveries, recordAttempts } from '../../src/store/deliveries.ts'
+import type { ClaimedDelivery } from '../../src/store/claim.ts'
+import { claimDeliveries } from '../../src/store/claim.ts'
+import type { Db } from '../../src/store/database.ts'
 import { disableEndpoint } from '../../src/store/endpoints.ts'
+import type { AttemptRecord } from '../../src/store/outcomes.ts'
+import { recordOutcomes } from '../../src/store/outcomes.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createDatabaseWithEvent } from '../helpers/database.ts'
+import { enqueue } from '../helpers/queue.ts'
 
 let testDb: TestDb
 beforeAll(async () => {
@@ -15,16 +19,28 @@ afterAll(async () => {
   await testDb?.drop()
 })
 
-/** Makes due deliveries to a fresh endpoint and claims exactly them. */
+const POLICY = { defaultCap: 100, probePausesMs: [1_000] }
+
+/** Leases up to 100 due deliveries, for `leaseMs`, to a worker pool that is not alive. */
+const claim = (db: Db, leaseMs = 60_000) =>
+  claimDeliveries(db, { limit: 100, leaseMs, defaultCap: 100, poolId: 'pool_gone' })
+
+const recordAttempts = (db: Db, records: AttemptRecord[]) => recordOutcomes(db, records, POLICY)
+
+/** Makes due deliveries to a fresh endpoint (its send window wide open) and claims exactly them. */
 async function claimNew(endpointId: string, ids: string[], leaseMs = 60_000): Promise<ClaimedDelivery[]> {
   await sql`insert into webhooks.endpoints (id, org_id, url, secret)
     values (${endpointId}, 'org_1', 'http://127.0.0.1:9/', 'whsec_x') on conflict do nothing`.execute(
     testDb.db,
   )
-  await sql`insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url, next_attempt_at)
-    select id, 'evt_rec', 'org_1', id, ${endpointId}, 'http://127.0.0.1:9/', now() - interval '1 second'
+  await sql`insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url)
+    select id, 'evt_rec', 'org_1', id, ${endpointId}, 'http://127.0.0.1:9/'
     from unnest(${ids}::text[]) id`.execute(testDb.db)
-  const claimed = await claimDeliveries(testDb.db, 100, leaseMs)
+  await enqueue(testDb.db, ids, { dueAt: new Date(Date.now() - 1_000) })
+  await sql`update webhooks.destinations set send_window = 100 where endpoint_id = ${endpointId}`.execute(
+    testDb.db,
+  )
+  const claimed = await claim(testDb.db, leaseMs)
   expect(claimed.map((d) => d.id).sort()).toEqual([...ids].sort())
   return claimed
 }
@@ -46,6 +62,7 @@ function result(claimed: ClaimedDelivery, statusCode: number): AttemptRecord {
     replayNo: claimed.replays,
     orgId: claimed.org_id,
     endpointId: claimed.endpoint_id,
+    destinationId: claimed.destination_id,
     startedAt: new Date(),
     durationMs: 5,
     statusCode,
@@ -55,6 +72,7 @@ function result(claimed: ClaimedDelivery, statusCode: number): AttemptRecord {
     outcome: statusCode === 200 ? 'delivered' : retry ? 'retrying' : 'dropped',
     status: statusCode === 200 ? 'delivered' : retry ? 'pending' : 'dropped',
     retryInMs: retry ? 60_000 : null,
+    signal: 'answered',
   }
 }
 
@@ -72,13 +90,13 @@ async function attemptRows(deliveryId: string) {
 
 async function statusOf(deliveryId: string) {
   return testDb.db
-    .selectFrom('webhooks.deliveries')
+    .selectFrom('webhooks.delivery_state')
     .select(['status', 'attempts', 'last_error'])
-    .where('id', '=', deliveryId)
+    .where('delivery_id', '=', deliveryId)
     .executeTakeFirstOrThrow()
 }
 
-describe('recordAttempts', () => {
+describe('recordOutcomes', () => {
   it('drops, and says it dropped, a retry whose endpoint was disabled during its attempt', async () => {
     const claimed = await claimNew('ep_off', ['dlv_off_ok', 'dlv_off_busy'])
     await disableEndpoint(testDb.db, 'ep_off', 'paused by customer')
@@ -100,7 +118,7 @@ describe('recordAttempts', () => {
   it("writes a late result as the receiver answered it, leaving the new owner's delivery alone", async () => {
     const first = pick(await claimNew('ep_late', ['dlv_late'], 1), 'dlv_late')
     await sleep(20)
-    expect(pick(await claimDeliveries(testDb.db, 100, 60_000), 'dlv_late').attempts).toBe(2)
+    expect(pick(await claim(testDb.db), 'dlv_late').attempts).toBe(2)
     await disableEndpoint(testDb.db, 'ep_late', 'disabled by an operator')
     // Regression: the late retry was rewritten as dropped for the disabled endpoint, although
     // the delivery was another worker's attempt 2, still in flight.
@@ -116,7 +134,7 @@ describe('recordAttempts', () => {
     await sleep(20)
     let late: Promise<Set<string>> | undefined
     await testDb.db.transaction().execute(async (trx) => {
-      const taken = await claimDeliveries(trx, 100, 60_000)
+      const taken = await claim(trx)
       expect(taken.map((d) => d.id)).toEqual(['dlv_race'])
       // Its snapshot predates the takeover's commit and its lost placeholder.
       late = recordAttempts(testDb.db, [result(first, 200)])
@@ -133,7 +151,7 @@ describe('recordAttempts', () => {
   it('does not write a late result for a delivery a prune is deleting at that moment', async () => {
     const first = pick(await claimNew('ep_pruning', ['dlv_pruning'], 1), 'dlv_pruning')
     await sleep(20)
-    const takeover = pick(await claimDeliveries(testDb.db, 100, 60_000), 'dlv_pruning')
+    const takeover = pick(await claim(testDb.db), 'dlv_pruning')
     await recordAttempts(testDb.db, [result(takeover, 200)])
     let late: Promise<Set<string>> | undefined
     await testDb.db.transaction().execute(async (trx) => {
@@ -155,7 +173,7 @@ describe('recordAttempts', () => {
       const y = `dlv_cross_${round}_y`
       const first = await claimNew(`ep_cross_${round}`, [x, y], 1)
       await sleep(5)
-      const second = await claimDeliveries(testDb.db, 100, 60_000)
+      const second = await claim(testDb.db)
       // One worker owns X now and is late for Y; the other owns Y and is late for X.
       const outcomes = await Promise.allSettled([
         recordAttempts(testDb.db, [result(pick(second, x), 200), result(pick(first, y), 200)]),
@@ -172,7 +190,7 @@ describe('recordAttempts', () => {
   it('does not write a late result for a delivery whose history was pruned meanwhile', async () => {
     const first = pick(await claimNew('ep_pruned', ['dlv_pruned'], 1), 'dlv_pruned')
     await sleep(20)
-    const takeover = pick(await claimDeliveries(testDb.db, 100, 60_000), 'dlv_pruned')
+    const takeover = pick(await claim(testDb.db), 'dlv_pruned')
     await recordAttempts(testDb.db, [result(takeover, 200)])
     await sql`delete from webhooks.attempts where delivery_id = 'dlv_pruned'`.execute(testDb.db)
     await sql`delete from webhooks.deliveries where id = 'dlv_pruned'`.execute(testDb.db)

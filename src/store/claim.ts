@@ -1,0 +1,78 @@
+import { sql } from 'kysely'
+import type { Db } from './database.ts'
+
+/** A delivery leased to this worker for one attempt, with everything needed to send it. */
+export type ClaimedDelivery = {
+  id: string
+  event_id: string
+  org_id: string
+  destination: string
+  /** The destination it shares fairness, caps and backoff with (webhooks.destinations). */
+  destination_id: number
+  endpoint_id: string | null
+  url: string
+  /** The number of this attempt (1-based, across replays). */
+  attempts: number
+  /** Failed attempts of the current budget before this one. */
+  failures: number
+  replays: number
+  type: string
+  created_at: Date
+  data: unknown
+  /** An example sent from the API: the attempt says so in a header. */
+  test: boolean
+  /** False when the endpoint was disabled or deleted after the delivery was made. */
+  active: boolean
+  secret: string | null
+  previous_secret: string | null
+}
+
+export type ClaimRequest = {
+  /** At most this many deliveries: the worker's free request slots. */
+  limit: number
+  leaseMs: number
+  /** Requests in flight per destination, across workers, unless its endpoint sets max_in_flight. */
+  defaultCap: number
+  poolId: string
+  /** Destinations this worker passes over this time (its slots for slow destinations are used up). */
+  passedOver?: readonly number[]
+  /** Only these destinations (finding the one a failing claim trips on). */
+  only?: readonly number[]
+  /** Take over no expired lease for this long (just after a database outage, their workers may be alive). */
+  takeOverAfterMs?: number
+}
+
+/**
+ * Leases due deliveries fairly across destinations, within each one's cap, send window, backoff
+ * and rate limit (webhooks.claim_deliveries). An expired lease whose worker is gone is taken over:
+ * its attempt is logged as lost and made again.
+ */
+export async function claimDeliveries(db: Db, request: ClaimRequest): Promise<ClaimedDelivery[]> {
+  const { rows } = await sql<ClaimedDelivery>`
+    select * from webhooks.claim_deliveries(
+      max_deliveries => ${request.limit}::integer, lease_ms => ${request.leaseMs}::integer,
+      default_cap => ${request.defaultCap}::integer, pool_id => ${request.poolId}::text,
+      passed_over => ${[...(request.passedOver ?? [])]}::bigint[],
+      only_destinations => ${request.only === undefined ? null : [...request.only]}::bigint[],
+      take_over_after_ms => ${request.takeOverAfterMs ?? 0}::integer)`.execute(db)
+  return rows
+}
+
+/** The destinations whose turn it is, as the next claim would take them, up to `limit`. */
+export async function readyDestinations(db: Db, limit: number): Promise<number[]> {
+  const { rows } = await sql<{ id: number }>`
+    select id from webhooks.destinations where ready_at <= now() order by ready_at limit ${limit}`.execute(db)
+  return rows.map((row) => row.id)
+}
+
+/**
+ * Sets a destination aside for `pauseMs` with `error` as its last error: the claim that keeps
+ * failing on one of its deliveries stops holding up every other destination's.
+ */
+export async function setDestinationAside(db: Db, id: number, pauseMs: number, error: string): Promise<void> {
+  await sql`
+    update webhooks.destinations
+    set ready_at = now() + ${pauseMs} * interval '1 millisecond', last_error = ${error.slice(0, 500)},
+      last_error_at = now()
+    where id = ${id}`.execute(db)
+}

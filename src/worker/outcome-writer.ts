@@ -1,0 +1,197 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import { settle } from '../delivery/retry-policy.ts'
+import { coerceError, errorText } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import type { WorkerMetrics } from '../metrics/worker-metrics.ts'
+import type { ClaimedDelivery } from '../store/claim.ts'
+import type { Db } from '../store/database.ts'
+import type { AttemptRecord, DestinationPolicy } from '../store/outcomes.ts'
+import { holdOutcome, recordOutcomes } from '../store/outcomes.ts'
+import { writeIsolating } from './isolate.ts'
+
+/** Outcomes written in one call, at most. */
+const BATCH = 1_000
+/** After a write failed, the next try waits this long. */
+const RETRY_MS = 1_000
+
+export type Finished = { claimed: ClaimedDelivery; record: AttemptRecord }
+
+export type OutcomeWriterOptions = {
+  db: Db
+  logger: Logger
+  policy: DestinationPolicy
+  schedule: readonly number[]
+  metrics: WorkerMetrics
+  /** A retry this process scheduled is due at this time (ms since the epoch). */
+  onRetryDue(at: number): void
+  /** A write succeeded after writes had failed: claims held back may go on. */
+  onRecovered(): void
+}
+
+/**
+ * Writes finished attempts to the database in batches: each outcome joins a queue that is
+ * written as soon as the write before it is done, up to BATCH in one call. Nothing is
+ * acknowledged before it is written: while the database refuses writes, outcomes are held (the
+ * dispatcher claims nothing meanwhile, so at most a window's worth) and written once it is back,
+ * before anything new is claimed. A batch that fails because of one row's data is split until
+ * that row is found; the rest is written, and that one is logged once and held aside
+ * (webhooks.hold_outcome), neither re-sent in a loop nor lost.
+ */
+export class OutcomeWriter {
+  readonly #o: OutcomeWriterOptions
+  #queue: Finished[] = []
+  /** Outcomes in the batch being written now. */
+  #writing = 0
+  #failing = false
+  #flushing: Promise<void> | undefined
+  #giveUpAt = Number.POSITIVE_INFINITY
+
+  constructor(options: OutcomeWriterOptions) {
+    this.#o = options
+  }
+
+  /** Outcomes not yet written. */
+  get waiting(): number {
+    return this.#queue.length + this.#writing
+  }
+
+  /** The last write failed, and none has succeeded since. */
+  get failing(): boolean {
+    return this.#failing
+  }
+
+  add(finished: Finished): void {
+    this.#queue.push(finished)
+    this.#start()
+  }
+
+  /**
+   * Writes everything waiting; with the database gone, gives up after `boundMs` rather than hang
+   * (those deliveries' leases run out and their attempts are made again: at least once).
+   */
+  async close(boundMs: number): Promise<void> {
+    this.#giveUpAt = Date.now() + boundMs
+    await this.#flushing
+    await this.#flush()
+  }
+
+  /**
+   * Starts writing unless a write is under way. An outcome that arrives after that write's last
+   * look at the queue, before it settles, is taken by the write started then.
+   */
+  #start(): void {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = undefined
+      if (this.#queue.length > 0) {
+        this.#start()
+      }
+    })
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, BATCH)
+      this.#writing = batch.length
+      const writeFinished = this.#o.metrics.outcomeWriteStarted(batch.length)
+      let dropped: Set<string> | undefined
+      try {
+        dropped = await this.#write(batch)
+        writeFinished(true)
+      } catch (error) {
+        writeFinished(false)
+        this.#failing = true
+        if (Date.now() >= this.#giveUpAt) {
+          this.#o.logger.error(
+            { err: coerceError(error), count: batch.length + this.#queue.length },
+            'stopping without recording some attempts; they will be made again when their leases run out',
+          )
+          this.#queue = []
+          return
+        }
+        this.#o.logger.error(
+          { err: coerceError(error), count: batch.length },
+          'could not record attempts; retrying',
+        )
+        this.#queue.unshift(...batch)
+        await delay(RETRY_MS)
+        continue
+      } finally {
+        this.#writing = 0
+      }
+      if (this.#failing) {
+        this.#failing = false
+        this.#o.onRecovered()
+      }
+      for (const { claimed, record } of batch) {
+        this.#logged(claimed, dropped.has(record.deliveryId) ? asDropped(record) : record)
+      }
+    }
+  }
+
+  /** One batch, its rows that cannot be written set aside. Returns the deliveries dropped now. */
+  async #write(batch: readonly Finished[]): Promise<Set<string>> {
+    const written = await writeIsolating(
+      batch,
+      (part) =>
+        recordOutcomes(
+          this.#o.db,
+          part.map((f) => f.record),
+          this.#o.policy,
+        ),
+      (poisoned, error) => this.#hold(poisoned, error),
+    )
+    return new Set(written.flatMap((ids) => [...ids]))
+  }
+
+  /** The last resort for an outcome that cannot be written: see webhooks.hold_outcome. */
+  async #hold({ claimed, record }: Finished, error: unknown): Promise<void> {
+    const retry = settle({ kind: 'failure' }, claimed.failures, this.#o.schedule).retryInMs
+    const fields = { deliveryId: record.deliveryId, attempt: record.attemptNo, err: coerceError(error) }
+    try {
+      const held = await holdOutcome(this.#o.db, record, errorText(error), retry)
+      this.#o.logger.error({ ...fields, held }, 'could not record this attempt; its delivery is held aside')
+      if (held === 'retrying' && retry !== null) {
+        this.#o.onRetryDue(Date.now() + retry)
+      }
+    } catch (holdError) {
+      // Its lease runs out and the attempt is made again; this is logged for each such attempt.
+      this.#o.logger.error(
+        { ...fields, holdError: coerceError(holdError) },
+        'could not record this attempt nor hold its delivery aside',
+      )
+    }
+  }
+
+  #logged(claimed: ClaimedDelivery, record: AttemptRecord): void {
+    this.#o.metrics.attemptFinished(record, claimed.created_at)
+    if (record.retryInMs !== null && record.status === 'pending') {
+      this.#o.onRetryDue(Date.now() + record.retryInMs)
+    }
+    const { logger } = this.#o
+    if (record.outcome !== 'dropped' && !logger.isLevelEnabled('info')) {
+      return
+    }
+    const fields = {
+      eventId: claimed.event_id,
+      deliveryId: record.deliveryId,
+      endpointId: record.endpointId ?? undefined,
+      destinationId: record.destinationId,
+      attempt: record.attemptNo,
+      statusCode: record.statusCode ?? undefined,
+      error: record.errorCode ?? undefined,
+      durationMs: record.durationMs,
+      outcome: record.outcome,
+      retryInMs: record.retryInMs ?? undefined,
+    }
+    if (record.outcome === 'dropped') {
+      logger.warn(fields, 'delivery dropped')
+    } else {
+      logger.info(fields, 'delivery attempt')
+    }
+  }
+}
+
+/** A retry that was not scheduled: its endpoint was disabled or deleted during the attempt. */
+function asDropped(record: AttemptRecord): AttemptRecord {
+  return { ...record, status: 'dropped', outcome: 'dropped', retryInMs: null }
+}
