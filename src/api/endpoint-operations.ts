@@ -38,6 +38,17 @@ export function toEndpoint(row: EndpointSummary): EndpointOut {
     disabled_at: time(row.disabled_at),
     created_at: time(row.created_at),
     previous_secret_expires_at: time(row.previous_secret_expires_at),
+    max_in_flight: row.max_in_flight,
+    rate_limit: row.rate_limit,
+    delivery: {
+      state: row.delivery_state,
+      in_flight: row.in_flight,
+      due: row.due,
+      waiting: row.waiting,
+      backoff_since: time(row.backoff_since),
+      backoff_until: time(row.backoff_until),
+      last_error: row.last_error,
+    },
   }
 }
 
@@ -60,6 +71,8 @@ export const endpointOperations = {
         sealedSecret: ctx.box.seal(secret),
         eventTypes: unique(input.event_types) ?? null,
         description: input.description ?? null,
+        maxInFlight: input.max_in_flight ?? null,
+        rateLimit: input.rate_limit ?? null,
       })
       return { ...(await current(ctx, id)), secret }
     },
@@ -87,7 +100,7 @@ export const endpointOperations = {
   }),
 
   updateEndpoint: operation({
-    summary: "Change an endpoint's URL, event types or description",
+    summary: "Change an endpoint's URL, event types, description or limits",
     input: UpdateEndpointInput,
     output: Endpoint,
     async run(ctx, input) {
@@ -95,6 +108,8 @@ export const endpointOperations = {
         url: input.url,
         eventTypes: unique(input.event_types),
         description: input.description,
+        maxInFlight: input.max_in_flight,
+        rateLimit: input.rate_limit,
       })
       if (!changed) {
         throw notFound('endpoint', input.endpoint_id)

@@ -1,4 +1,5 @@
 import type { Db } from '../store/database.ts'
+import type { NewEndpoint } from '../store/endpoints.ts'
 import { createEndpoint } from '../store/endpoints.ts'
 import type { DeliveryFilters, DeliveryPage } from '../store/org-deliveries.ts'
 import {
@@ -31,12 +32,7 @@ export function orgStore(db: Db, org: string) {
   return {
     org,
     endpoints: {
-      create: (e: {
-        url: string
-        sealedSecret: string
-        eventTypes: readonly string[] | null
-        description: string | null
-      }) => createEndpoint(db, { ...e, orgId: org }),
+      create: (e: Omit<NewEndpoint, 'orgId'>) => createEndpoint(db, { ...e, orgId: org }),
       list: (page: IdPage) => listOrgEndpoints(db, org, page),
       find: (id: string) => findOrgEndpoint(db, org, id),
       update: (id: string, changes: EndpointChanges) => updateOrgEndpoint(db, org, id, changes),

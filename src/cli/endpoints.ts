@@ -10,20 +10,29 @@ import {
   listEndpoints,
   rotateEndpointSecret,
 } from '../store/endpoints.ts'
+import { updateOrgEndpoint } from '../store/org-endpoints.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
 import { asUsageError, CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
+import { formatLimits, parseMaxInFlight, parseRateLimit } from './limits.ts'
 import { printSecret, stillSigning } from './secrets.ts'
 
 const usage = `imtegrate-webhooks endpoints <action> [options]
 
-  create --org ORG --url URL [--events TYPES] [--description TEXT] [--json]
+  create --org ORG --url URL [--events TYPES] [--description TEXT]
+         [--max-in-flight N] [--rate-limit RATE] [--json]
       register an org-level endpoint; prints its id and its whsec_ secret, which is
       shown only this once. TYPES is a comma-separated list of event types
       (image.completed, image.failed, video.completed, video.failed, collection.completed)
-      or families of them (video.*); without --events it receives every event of its org
+      or families of them (video.*); without --events it receives every event of its org.
+      N: requests in flight at once to it across all workers (1-1000; default:
+      WEBHOOK_DESTINATION_CONCURRENCY). RATE: at most this many requests, such as 50/s
+      or 30/m (retries after an outage drain at that pace)
+  update EP [--max-in-flight N|default] [--rate-limit RATE|none] [--json]
+      change an endpoint's limits
   list [--org ORG] [--json]
-      the endpoints that were not deleted (never their secrets)
+      the endpoints that were not deleted (never their secrets), with their limits and
+      how they are delivered to now (in flight, due, healthy or backing off)
   disable EP [--reason TEXT] [--json]
       send EP nothing new, and drop its pending retries (replay them later if needed)
   enable EP [--json]
@@ -39,6 +48,7 @@ type Action = (args: string[], io: Io) => Promise<void>
 
 const actions: Record<string, Action> = {
   create: createAction,
+  update: updateAction,
   list: listAction,
   disable: disableAction,
   enable: enableAction,
@@ -80,11 +90,14 @@ async function createAction(args: string[], io: Io): Promise<void> {
     url: { type: 'string' },
     events: { type: 'string' },
     description: { type: 'string' },
+    'max-in-flight': { type: 'string' },
+    'rate-limit': { type: 'string' },
     json: { type: 'boolean' },
   })
   const orgId = required(values.org, '--org')
   const url = required(values.url, '--url')
   const eventTypes = values.events === undefined ? null : splitEventTypes(values.events)
+  const limits = readLimits(values)
   const secret = generateSecret()
   const id = await withContext(io, async ({ db, box }) => {
     try {
@@ -94,13 +107,23 @@ async function createAction(args: string[], io: Io): Promise<void> {
         sealedSecret: box.seal(secret),
         eventTypes,
         description: values.description ?? null,
+        maxInFlight: limits.maxInFlight ?? null,
+        rateLimit: limits.rateLimit ?? null,
       })
     } catch (error) {
       throw asUsageError(error)
     }
   })
   if (values.json === true) {
-    printJson(io, { id, org_id: orgId, url, event_types: eventTypes, secret })
+    printJson(io, {
+      id,
+      org_id: orgId,
+      url,
+      event_types: eventTypes,
+      max_in_flight: limits.maxInFlight ?? null,
+      rate_limit: limits.rateLimit ?? null,
+      secret,
+    })
     return
   }
   printSecret(io, false, { id, org_id: orgId, url, events: eventTypes?.join(',') ?? 'all', secret })
@@ -117,8 +140,53 @@ async function listAction(args: string[], io: Io): Promise<void> {
     ...ep,
     events: ep.event_types?.join(',') ?? 'all',
     state: ep.enabled ? 'enabled' : `disabled: ${ep.disabled_reason ?? 'no reason given'}`,
+    limits: formatLimits(ep.max_in_flight, ep.rate_limit),
+    delivery:
+      ep.delivery_state === 'healthy'
+        ? `healthy, ${ep.in_flight} in flight, ${ep.due} due`
+        : `backing off until ${ep.backoff_until?.toISOString() ?? '-'}, ${ep.due} due`,
   }))
-  printTable(io, rows, ['id', 'org_id', 'url', 'events', 'state', 'description'])
+  printTable(io, rows, ['id', 'org_id', 'url', 'events', 'state', 'limits', 'delivery', 'description'])
+}
+
+/** --max-in-flight and --rate-limit as given: undefined when left out, null when cleared. */
+function readLimits(values: { 'max-in-flight'?: string | undefined; 'rate-limit'?: string | undefined }) {
+  return {
+    maxInFlight:
+      values['max-in-flight'] === undefined ? undefined : parseMaxInFlight(values['max-in-flight']),
+    rateLimit: values['rate-limit'] === undefined ? undefined : parseRateLimit(values['rate-limit']),
+  }
+}
+
+async function updateAction(args: string[], io: Io): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { 'max-in-flight': { type: 'string' }, 'rate-limit': { type: 'string' }, json: { type: 'boolean' } },
+    1,
+  )
+  const id = endpointId(positionals)
+  const limits = readLimits(values)
+  if (limits.maxInFlight === undefined && limits.rateLimit === undefined) {
+    throw new UsageError('nothing to change: give --max-in-flight or --rate-limit')
+  }
+  const endpoint = await withContext(io, async ({ db }) => {
+    const { org_id } = await existing(db, id)
+    try {
+      if (!(await updateOrgEndpoint(db, org_id, id, limits))) {
+        throw new CommandError(`endpoint ${id} was deleted meanwhile`)
+      }
+    } catch (error) {
+      throw asUsageError(error)
+    }
+    return existing(db, id)
+  })
+  const shown = { id, max_in_flight: endpoint.max_in_flight, rate_limit: endpoint.rate_limit }
+  report(
+    io,
+    values.json === true,
+    shown,
+    `updated ${id}: ${formatLimits(endpoint.max_in_flight, endpoint.rate_limit)}`,
+  )
 }
 
 /** The endpoint named by the one positional argument; unknown or deleted ids are command errors. */

@@ -3,6 +3,7 @@ import { errorText, sqlState, WebhookError } from '../errors.ts'
 import { printable } from '../text.ts'
 import { apiKeysCommand } from './api-keys.ts'
 import { deliveriesCommand } from './deliveries.ts'
+import { destinationsCommand } from './destinations.ts'
 import { endpointsCommand } from './endpoints.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, processIo, UsageError } from './io.ts'
@@ -21,6 +22,7 @@ const commands: Record<string, Command> = {
   deliveries: deliveriesCommand,
   replay: replayCommand,
   endpoints: endpointsCommand,
+  destinations: destinationsCommand,
   prune: pruneCommand,
   listen: listenCommand,
   serve: serveCommand,
@@ -35,7 +37,8 @@ Commands:
   secrets       create or rotate an org's render-webhook secret
   deliveries    list deliveries, or show one with all of its attempts
   replay        send dropped (or delivered) deliveries again, by delivery, event, endpoint or org
-  endpoints     register, list, disable, enable, delete org endpoints; rotate their secrets
+  endpoints     register, list, update, disable, enable, delete org endpoints; rotate their secrets
+  destinations  how each destination is delivered to now: in flight, due, healthy or backing off
   prune         delete the history (events, deliveries, attempts) that ended long ago
   listen        see signed webhooks arrive: a local receiver, sample renders (npm run demo)
   serve         serve the HTTP API (the org-scoped management API) on WEBHOOK_API_PORT

@@ -159,6 +159,25 @@ export interface DeliveryStateView {
   destination_id: number | null
 }
 
+/** webhooks.destination_status: a destination's delivery state now (a view). */
+export interface DestinationStatusView {
+  destination_id: number
+  org_id: string
+  endpoint_id: string | null
+  target: string
+  max_in_flight: number | null
+  rate_limit: number | null
+  in_flight: number
+  due: number
+  waiting: number
+  state: 'healthy' | 'backing_off'
+  backoff_since: Date | null
+  backoff_until: Date | null
+  send_window: number
+  last_error: string | null
+  last_error_at: Date | null
+}
+
 export interface WorkerPoolsTable {
   id: string
   hostname: string
@@ -217,6 +236,7 @@ export interface Database {
   'webhooks.destinations': DestinationsTable
   'webhooks.delivery_queue': DeliveryQueueTable
   'webhooks.delivery_state': DeliveryStateView
+  'webhooks.destination_status': DestinationStatusView
 }
 
 export type Db = Kysely<Database>

@@ -19,6 +19,18 @@ export type EndpointSummary = {
   created_at: Date
   /** Until when the previous secret still signs beside the current one, if it does. */
   previous_secret_expires_at: Date | null
+  /** Requests in flight across all workers; null: the workers' WEBHOOK_DESTINATION_CONCURRENCY. */
+  max_in_flight: number | null
+  /** Requests per second; null: no limit. */
+  rate_limit: number | null
+  /** Its delivery state now (webhooks.destination_status); zeros and healthy before its first delivery. */
+  in_flight: number
+  due: number
+  waiting: number
+  delivery_state: 'healthy' | 'backing_off'
+  backoff_since: Date | null
+  backoff_until: Date | null
+  last_error: string | null
 }
 
 export type NewEndpoint = {
@@ -28,6 +40,8 @@ export type NewEndpoint = {
   sealedSecret: string
   eventTypes: readonly string[] | null
   description: string | null
+  maxInFlight?: number | null | undefined
+  rateLimit?: number | null | undefined
 }
 
 /**
@@ -39,7 +53,8 @@ export async function createEndpoint(db: Db, endpoint: NewEndpoint): Promise<str
     const { rows } = await sql<{ id: string }>`select webhooks.create_endpoint(
       org_id => ${endpoint.orgId}, url => ${endpoint.url}, secret => ${endpoint.sealedSecret},
       event_types => ${endpoint.eventTypes === null ? null : [...endpoint.eventTypes]}::text[],
-      description => ${endpoint.description}) as id`.execute(db)
+      description => ${endpoint.description}, max_in_flight => ${endpoint.maxInFlight ?? null}::integer,
+      rate_limit => ${endpoint.rateLimit ?? null}::float8) as id`.execute(db)
     const id = rows[0]?.id
     if (id === undefined) {
       throw new Error('webhooks.create_endpoint returned no id')
@@ -54,6 +69,23 @@ export async function createEndpoint(db: Db, endpoint: NewEndpoint): Promise<str
 export function selectSummaries(db: Db) {
   return db
     .selectFrom('webhooks.endpoints')
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('webhooks.destination_status as ds')
+          .select([
+            'ds.in_flight',
+            'ds.due',
+            'ds.waiting',
+            'ds.state',
+            'ds.backoff_since',
+            'ds.backoff_until',
+            'ds.last_error',
+          ])
+          .whereRef('ds.endpoint_id', '=', 'webhooks.endpoints.id')
+          .as('live'),
+      (join) => join.onTrue(),
+    )
     .select([
       'id',
       'org_id',
@@ -68,6 +100,15 @@ export function selectSummaries(db: Db) {
       sql<Date | null>`case when previous_expires_at > now() then previous_expires_at end`.as(
         'previous_secret_expires_at',
       ),
+      'max_in_flight',
+      'rate_limit',
+      sql<number>`coalesce(live.in_flight, 0)`.as('in_flight'),
+      sql<number>`coalesce(live.due, 0)`.as('due'),
+      sql<number>`coalesce(live.waiting, 0)`.as('waiting'),
+      sql<'healthy' | 'backing_off'>`coalesce(live.state, 'healthy')`.as('delivery_state'),
+      'live.backoff_since',
+      'live.backoff_until',
+      'live.last_error',
     ])
 }
 

@@ -38,10 +38,14 @@ export type EndpointChanges = {
   /** null: every event type. */
   eventTypes?: readonly string[] | null | undefined
   description?: string | null | undefined
+  /** null: back to the workers' default. */
+  maxInFlight?: number | null | undefined
+  /** Requests per second; null: no limit. */
+  rateLimit?: number | null | undefined
 }
 
 /**
- * Changes an endpoint's URL, event types or description, checked by the same SQL rules as
+ * Changes an endpoint's URL, event types, description or limits, checked by the same SQL rules as
  * registration. Its pending and dropped deliveries go to the new URL (a retry or a replay after a
  * fix should reach the fixed URL); delivered ones keep the URL they were delivered to. False when
  * the endpoint is not the org's (or deleted).
@@ -57,7 +61,10 @@ export async function updateOrgEndpoint(
   return transact(db, async (trx) => {
     try {
       await sql`select webhooks.check_url('url', ${changes.url ?? null}),
-        webhooks.check_event_types('event_types', ${types}::text[])`.execute(trx)
+        webhooks.check_event_types('event_types', ${types}::text[]),
+        webhooks.check_endpoint_limits(${changes.maxInFlight ?? null}::integer, ${changes.rateLimit ?? null}::float8)`.execute(
+        trx,
+      )
     } catch (error) {
       throw asInvalidArgument(error)
     }
@@ -67,6 +74,8 @@ export async function updateOrgEndpoint(
         ...(changes.url === undefined ? {} : { url: changes.url }),
         ...(changes.eventTypes === undefined ? {} : { event_types: types }),
         ...(changes.description === undefined ? {} : { description: changes.description }),
+        ...(changes.maxInFlight === undefined ? {} : { max_in_flight: changes.maxInFlight }),
+        ...(changes.rateLimit === undefined ? {} : { rate_limit: changes.rateLimit }),
         updated_at: sql`now()`,
       })
       .where('org_id', '=', org)

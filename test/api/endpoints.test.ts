@@ -44,6 +44,38 @@ describe('endpoints through the TypeScript API', () => {
     })
   })
 
+  it('takes, changes and clears the limits, and shows how the endpoint is delivered to now', async () => {
+    const created = await api.createEndpoint('org_ep', {
+      url: 'https://example.com/limited',
+      max_in_flight: 2,
+      rate_limit: 0.5,
+    })
+    expect(created).toMatchObject({
+      max_in_flight: 2,
+      rate_limit: 0.5,
+      delivery: { state: 'healthy', in_flight: 0, due: 0, waiting: 0, backoff_since: null, last_error: null },
+    })
+    const updated = await api.updateEndpoint('org_ep', { endpoint_id: created.id, rate_limit: 50 })
+    expect(updated).toMatchObject({ max_in_flight: 2, rate_limit: 50 })
+    const cleared = await api.updateEndpoint('org_ep', {
+      endpoint_id: created.id,
+      max_in_flight: null,
+      rate_limit: null,
+    })
+    expect(cleared).toMatchObject({ max_in_flight: null, rate_limit: null })
+    for (const [input, field] of [
+      [{ max_in_flight: 0 }, 'max_in_flight'],
+      [{ max_in_flight: 1.5 }, 'max_in_flight'],
+      [{ rate_limit: 0 }, 'rate_limit'],
+      [{ rate_limit: 20_000 }, 'rate_limit'],
+    ] as const) {
+      expect(
+        await refusal(api.updateEndpoint('org_ep', { endpoint_id: created.id, ...input })),
+      ).toMatchObject({ code: 'INVALID_ARGUMENT', field })
+    }
+    expect(await stored(created.id)).toMatchObject({ max_in_flight: null, rate_limit: null })
+  })
+
   it('refuses bad input naming the field, and writes nothing', async () => {
     const before = await testDb.db.selectFrom('webhooks.endpoints').select('id').execute()
     const cases: Array<[() => Promise<unknown>, string]> = [

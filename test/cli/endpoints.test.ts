@@ -6,7 +6,15 @@ import { runCli, runCliJson } from '../helpers/cli.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 
-type Created = { id: string; org_id: string; url: string; event_types: string[] | null; secret: string }
+type Created = {
+  id: string
+  org_id: string
+  url: string
+  event_types: string[] | null
+  max_in_flight: number | null
+  rate_limit: number | null
+  secret: string
+}
 type Listed = Array<
   Record<string, unknown> & { id: string; enabled: boolean; disabled_reason: string | null }
 >
@@ -60,6 +68,8 @@ describe('endpoints create', () => {
       org_id: 'org_c',
       url: 'https://example.com/b',
       event_types: null,
+      max_in_flight: null,
+      rate_limit: null,
       secret: expect.stringMatching(/^whsec_/),
     })
     const row = await stored(created.id)
@@ -130,6 +140,55 @@ describe('endpoints list', () => {
       expect(output).not.toContain(a.secret.slice(6))
     }
     expect(all.out).toContain('org_other')
+  })
+})
+
+describe('endpoint limits', () => {
+  it('are set when registering, changed with update, cleared back to the defaults, and listed', async () => {
+    const ep = await create('org_lim', '--max-in-flight', '3', '--rate-limit', '30/m')
+    expect(ep).toMatchObject({ max_in_flight: 3, rate_limit: 0.5 })
+    expect(await stored(ep.id)).toMatchObject({ max_in_flight: 3, rate_limit: 0.5 })
+
+    expect(await cli('endpoints', 'update', ep.id, '--rate-limit', '50/s')).toMatchObject({
+      code: 0,
+      out: `updated ${ep.id}: 3 in flight, 50/s`,
+    })
+    const listed = await runCliJson<Listed>(testDb, ['endpoints', 'list', '--org', 'org_lim'])
+    expect(listed).toEqual([
+      expect.objectContaining({
+        id: ep.id,
+        max_in_flight: 3,
+        rate_limit: 50,
+        delivery_state: 'healthy',
+        in_flight: 0,
+        due: 0,
+      }),
+    ])
+    const table = await cli('endpoints', 'list', '--org', 'org_lim')
+    expect(table.out).toContain('3 in flight, 50/s')
+    expect(table.out).toContain('healthy, 0 in flight, 0 due')
+
+    await cli('endpoints', 'update', ep.id, '--max-in-flight', 'default', '--rate-limit', 'none')
+    expect(await stored(ep.id)).toMatchObject({ max_in_flight: null, rate_limit: null })
+  })
+
+  it.each([
+    [['--max-in-flight', '0'], '--max-in-flight must be a whole number from 1 to 1000'],
+    [['--rate-limit', '5/h'], '--rate-limit must be requests per second or per minute'],
+    [[], 'nothing to change'],
+  ])('refuses update %j with usage, changing nothing', async (flags, message) => {
+    const ep = await create('org_lim_bad', '--max-in-flight', '4')
+    const result = await cli('endpoints', 'update', ep.id, ...flags)
+    expect(result.code).toBe(2)
+    expect(result.err).toContain(message)
+    expect(await stored(ep.id)).toMatchObject({ max_in_flight: 4, rate_limit: null })
+  })
+
+  it('refuses an unknown endpoint with one line, exit 1', async () => {
+    expect(await cli('endpoints', 'update', 'ep_nope', '--max-in-flight', '2')).toMatchObject({
+      code: 1,
+      err: 'error: no endpoint ep_nope',
+    })
   })
 })
 

@@ -1,6 +1,22 @@
 import { z } from 'zod'
 import { EventType, EventTypePattern, OrgId, PageInput, ResourceId, Time } from './common.ts'
 
+/** How the endpoint is being delivered to right now. */
+export const DeliveryState = z
+  .object({
+    state: z.enum(['healthy', 'backing_off']).meta({
+      description:
+        'backing_off: its recent attempts timed out or could not connect; it gets one request at a time, spaced out, until one is answered',
+    }),
+    in_flight: z.number().int(),
+    due: z.number().int().meta({ description: 'deliveries due now, waiting for their turn' }),
+    waiting: z.number().int().meta({ description: 'deliveries waiting for a later retry' }),
+    backoff_since: Time.nullable(),
+    backoff_until: Time.nullable(),
+    last_error: z.string().nullable(),
+  })
+  .meta({ id: 'DeliveryState' })
+
 export const Endpoint = z
   .object({
     id: z.string().meta({ example: 'ep_0193f1d2a4b5c6d7e8f90a1b2c' }),
@@ -15,6 +31,11 @@ export const Endpoint = z
     previous_secret_expires_at: Time.nullable().meta({
       description: 'until when the secret a rotation replaced still signs beside the current one',
     }),
+    max_in_flight: z.number().int().nullable().meta({
+      description: 'requests in flight at once to this endpoint, across all workers; null: the default (10)',
+    }),
+    rate_limit: z.number().nullable().meta({ description: 'requests per second at most; null: no limit' }),
+    delivery: DeliveryState,
   })
   .meta({ id: 'Endpoint' })
 
@@ -31,6 +52,12 @@ const eventTypes = z
   .nullable()
   .meta({ description: 'event types or families (video.*); null or left out: every type' })
 const description = z.string().max(500).nullable()
+const maxInFlight = z.number().int().min(1).max(1000).nullable().meta({
+  description: 'requests in flight at once to this endpoint, across all workers; null: the default',
+})
+const rateLimit = z.number().positive().max(10_000).nullable().meta({
+  description: 'requests per second at most (0.5 is one every two seconds); null: no limit',
+})
 
 export const EndpointRef = z.object({ endpoint_id: ResourceId })
 
@@ -38,12 +65,16 @@ export const CreateEndpointInput = z.object({
   url,
   event_types: eventTypes.optional(),
   description: description.optional(),
+  max_in_flight: maxInFlight.optional(),
+  rate_limit: rateLimit.optional(),
 })
 
 export const UpdateEndpointInput = EndpointRef.extend({
   url: url.optional(),
   event_types: eventTypes.optional(),
   description: description.optional(),
+  max_in_flight: maxInFlight.optional(),
+  rate_limit: rateLimit.optional(),
 })
 
 export const ListEndpointsInput = z.object(PageInput)
