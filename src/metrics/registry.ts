@@ -30,7 +30,7 @@ const BACKLOG_GAUGES: ReadonlyArray<[keyof Backlog, string, string]> = [
   [
     'oldestDueSeconds',
     'imtegrate_webhooks_oldest_due_age_seconds',
-    'How long the longest-waiting due delivery or unfanned event has waited (0: none waits).',
+    'How long the longest-waiting due delivery (of a destination not backing off) or unfanned event has waited (0: none waits).',
   ],
   [
     'awaitingRetry',
@@ -41,6 +41,11 @@ const BACKLOG_GAUGES: ReadonlyArray<[keyof Backlog, string, string]> = [
     'droppedLastHour',
     'imtegrate_webhooks_deliveries_dropped_last_hour',
     'Deliveries dropped within the last hour, by every worker.',
+  ],
+  [
+    'heldBack',
+    'imtegrate_webhooks_deliveries_held_back',
+    'Due deliveries held back because their destination is backing off (not counted in the oldest due age).',
   ],
   [
     'destinationsBackingOff',

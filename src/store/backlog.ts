@@ -7,8 +7,13 @@ export type Backlog = {
   due: number
   /** Recorded events not yet fanned out into deliveries. */
   eventsAwaitingFanOut: number
-  /** How long the longest-waiting due delivery, or event awaiting fan-out, has waited; 0 when none. */
+  /**
+   * How long the longest-waiting due delivery (of a destination not backing off), or event
+   * awaiting fan-out, has waited; 0 when none.
+   */
   oldestDueSeconds: number
+  /** Due deliveries held back because their destination is backing off (unreachable). */
+  heldBack: number
   /** Pending deliveries whose next attempt (a retry, after a failure) is not due yet. */
   awaitingRetry: number
   /** Deliveries dropped (retries exhausted, or refused for good) within the last hour. */
@@ -29,16 +34,21 @@ export async function readBacklog(db: Db): Promise<Backlog> {
     due: number
     events_awaiting_fan_out: number
     oldest_due_seconds: number
+    held_back: number
     awaiting_retry: number
     dropped_last_hour: number
     destinations_backing_off: number
   }>`
     with queued as (
-      -- Due: waiting and due, or leased by a worker whose lease ran out.
-      select count(*) filter (where due_at <= now()) as due,
-        min(due_at) filter (where due_at <= now()) as oldest,
-        count(*) filter (where not leased and due_at > now()) as waiting
-      from webhooks.delivery_queue
+      -- Due: waiting and due, or leased by a worker whose lease ran out. A destination backing
+      -- off holds its due deliveries back on purpose: they are counted apart, and do not age the
+      -- backlog (one customer's dead server is not the system falling behind).
+      select count(*) filter (where q.due_at <= now()) as due,
+        count(*) filter (where q.due_at <= now() and d.backoff_since is not null) as held_back,
+        min(q.due_at) filter (where q.due_at <= now() and d.backoff_since is null) as oldest,
+        count(*) filter (where not q.leased and q.due_at > now()) as waiting
+      from webhooks.delivery_queue q
+      join webhooks.destinations d on d.id = q.destination_id
     ), unfanned as (
       select count(*) as n, min(created_at) as oldest from webhooks.events where fanned_out_at is null
     )
@@ -46,6 +56,7 @@ export async function readBacklog(db: Db): Promise<Backlog> {
       unfanned.n as events_awaiting_fan_out,
       coalesce(extract(epoch from now() - least(queued.oldest, unfanned.oldest)), 0)::float8
         as oldest_due_seconds,
+      queued.held_back,
       queued.waiting as awaiting_retry,
       (select count(*) from webhooks.deliveries
         where dropped_at > now() - interval '1 hour') as dropped_last_hour,
@@ -59,6 +70,7 @@ export async function readBacklog(db: Db): Promise<Backlog> {
     due: row.due,
     eventsAwaitingFanOut: row.events_awaiting_fan_out,
     oldestDueSeconds: row.oldest_due_seconds,
+    heldBack: row.held_back,
     awaitingRetry: row.awaiting_retry,
     droppedLastHour: row.dropped_last_hour,
     destinationsBackingOff: row.destinations_backing_off,

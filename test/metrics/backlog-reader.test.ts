@@ -6,6 +6,7 @@ const backlog = (due: number): Backlog => ({
   due,
   eventsAwaitingFanOut: 0,
   oldestDueSeconds: 0,
+  heldBack: 0,
   awaitingRetry: 0,
   droppedLastHour: 0,
   destinationsBackingOff: 0,

@@ -46,6 +46,7 @@ describe('readBacklog', () => {
       due: 0,
       eventsAwaitingFanOut: 0,
       oldestDueSeconds: 0,
+      heldBack: 0,
       awaitingRetry: 0,
       droppedLastHour: 0,
       destinationsBackingOff: 0,
@@ -62,13 +63,24 @@ describe('readBacklog', () => {
     await insertDeliveries('dropped_now', 6, { status: 'dropped', droppedAgo: '10 minutes' })
     await insertDeliveries('dropped_before', 7, { status: 'dropped', droppedAgo: '61 minutes' })
     await insertDeliveries('delivered', 8, { status: 'delivered' })
-    await sql`insert into webhooks.destinations (key, org_id, origin, backoff_since, backoff_until)
-      values ('org_1 http://down.example:80', 'org_1', 'http://down.example:80', now(), now() + interval '1 minute')`.execute(
+    // A destination backing off, its one due delivery held back (older than all the rest).
+    const { rows } = await sql<{
+      id: string
+    }>`insert into webhooks.deliveries (id, event_id, org_id, destination, url)
+      values ('dlv_held', 'evt_backlog', 'org_1', 'held', 'http://down.example/') returning id`.execute(
       testDb.db,
     )
+    await enqueue(
+      testDb.db,
+      rows.map((row) => row.id),
+      { dueAt: ago(3_600_000) },
+    )
+    await sql`update webhooks.destinations set backoff_since = now(), backoff_until = now() + interval '1 minute'
+      where key = 'org_1 http://down.example:80'`.execute(testDb.db)
     const backlog = await readBacklog(testDb.db)
     expect(backlog).toMatchObject({
-      due: 5,
+      due: 6,
+      heldBack: 1,
       eventsAwaitingFanOut: 0,
       awaitingRetry: 5,
       droppedLastHour: 6,
@@ -84,7 +96,7 @@ describe('readBacklog', () => {
       from generate_series(1, 3) i`.execute(testDb.db)
     const backlog = await readBacklog(testDb.db)
     expect(backlog.eventsAwaitingFanOut).toBe(3)
-    expect(backlog.due).toBe(5)
+    expect(backlog.due).toBe(6)
     expect(backlog.oldestDueSeconds).toBeGreaterThanOrEqual(3600)
     expect(backlog.oldestDueSeconds).toBeLessThan(3610)
   })
