@@ -13,12 +13,34 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   const options = {
     level,
     base: { service: 'imtegrate-webhooks' },
+    serializers: { err: (error: Error) => shortenDatabaseError(pino.stdSerializers.err(error)) },
     redact: {
       paths: ['secret', '*.secret', 'headers', '*.headers', 'body', '*.body', 'signature', '*.signature'],
       censor: '[redacted]',
     },
   }
   return destination ? pino(options, destination) : pino(options)
+}
+
+/** The most of a PostgreSQL error's context (`where`) or internal query a log line keeps. */
+const CONTEXT_CHARS = 400
+
+/**
+ * A PostgreSQL error raised inside one of the schema's functions carries, in `where`, the text of
+ * every SQL statement it was in: a page of SQL per log line, read by nobody. The statements are
+ * left out (the functions named, with their line, stay) and what is left is cut.
+ */
+export function shortenDatabaseError<T extends Record<string, unknown>>(serialized: T): T {
+  const shorten = (text: unknown) =>
+    typeof text === 'string' ? text.replace(/SQL statement "[\s\S]*?"\n?/g, '').slice(0, CONTEXT_CHARS) : text
+  if (typeof serialized['where'] !== 'string' && typeof serialized['internalQuery'] !== 'string') {
+    return serialized
+  }
+  return {
+    ...serialized,
+    where: shorten(serialized['where']),
+    internalQuery: shorten(serialized['internalQuery']),
+  }
 }
 
 /**

@@ -96,3 +96,28 @@ describe("graphile-worker's lines", () => {
     ])
   })
 })
+
+describe('a database error in the log', () => {
+  it('names the functions it was raised in, without the text of their statements', () => {
+    let written = ''
+    const logger = createLogger('info', {
+      write: (line: string) => {
+        written += line
+      },
+    })
+    const error = Object.assign(new Error('attempt refused'), {
+      code: 'P0001',
+      where: [
+        'PL/pgSQL function public.refuse() line 2 at RAISE',
+        `SQL statement "with given as (\n  select * from unnest(delivery_ids)${' x'.repeat(3_000)})"`,
+        'PL/pgSQL function webhooks.record_outcomes(text[]) line 8 at RETURN QUERY',
+      ].join('\n'),
+    })
+    logger.error({ err: error }, 'could not record attempts')
+    const { err } = JSON.parse(written) as { err: { where: string; code: string; message: string } }
+    expect(err).toMatchObject({ code: 'P0001', message: 'attempt refused' })
+    expect(err.where).toBe(
+      'PL/pgSQL function public.refuse() line 2 at RAISE\nPL/pgSQL function webhooks.record_outcomes(text[]) line 8 at RETURN QUERY',
+    )
+  })
+})
