@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { AttemptOutcome, Db, LiveStatus } from './database.ts'
+import type { AttemptOutcome, Db, DeliveryStateView, LiveStatus } from './database.ts'
 
 /** What every history row says of its delivery's event and destination. */
 type DeliveryContext = {
@@ -12,20 +12,9 @@ type DeliveryContext = {
   url: string
 }
 
-/** A delivery as operators see it: its state and the event it carries. */
-export type DeliveryRow = DeliveryContext & {
-  id: string
-  status: LiveStatus
-  attempts: number
-  failures: number
-  replays: number
-  next_attempt_at: Date | null
-  last_status_code: number | null
-  last_error: string | null
-  created_at: Date
-  delivered_at: Date | null
-  dropped_at: Date | null
-}
+/** A delivery as operators see it: its state now (webhooks.delivery_state) and the event it carries. */
+export type DeliveryRow = DeliveryContext &
+  Omit<DeliveryStateView, 'delivery_id' | 'destination_id' | keyof DeliveryContext> & { id: string }
 
 /** One row of webhooks.delivery_history: one attempt. */
 export type HistoryRow = DeliveryContext & {
