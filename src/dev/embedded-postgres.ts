@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, realpath, rm, stat, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
-import { errorText, WebhookError } from '../errors.ts'
+import { coerceError, errorText, WebhookError } from '../errors.ts'
 import { createDatabaseIfMissing, dataDirectory as serverDataDirectory } from '../store/server.ts'
 import type { ServerUser } from './postgres-binaries.ts'
 import { canReach, postgresBinaries } from './postgres-binaries.ts'
@@ -55,7 +56,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
   }
   if (fresh) {
     await initCluster(binaries, dataDir, { method: 'password', password: SERVER.password }).catch((error) => {
-      throw failed(`initdb failed: ${errorText(error)}`, error)
+      throw failed(`initdb failed: ${coerceError(error).message}`, error)
     })
   }
   const pgCtl = (args: string[]) => runPgCtl(binaries, dataDir, args)
@@ -116,7 +117,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
 /**
  * The data directory, as the server's user reaches it: .data/postgres, or where it links to. As
  * root in a directory the server's user cannot enter (mode 700), the cluster lives in a
- * directory of its own under /var/tmp (kept across reboots), and .data/postgres links there.
+ * directory of this checkout's under /var/tmp (kept across reboots), and .data/postgres links there.
  * A link whose directory is gone is made again.
  */
 async function dataDirectory(user: ServerUser): Promise<string> {
@@ -144,11 +145,32 @@ async function dataDirectory(user: ServerUser): Promise<string> {
   if (canReach(user, dirname(EMBEDDED_DIR))) {
     return resolve(EMBEDDED_DIR)
   }
-  const home = await mkdtemp(join(existsSync('/var/tmp') ? '/var/tmp' : tmpdir(), 'imtegrate-webhooks-data-'))
-  await handOver(user, home)
+  const home = await homeElsewhere(user)
   const dataDir = join(home, 'postgres')
   await symlink(dataDir, EMBEDDED_DIR)
   return dataDir
+}
+
+/**
+ * This checkout's directory under /var/tmp, named after its path, so that a link made again leads
+ * to the same cluster. Anyone may write to /var/tmp: one found there is used only if it is a
+ * directory (not a link) of root's or the server user's, that no one else may enter.
+ */
+async function homeElsewhere(user: ServerUser): Promise<string> {
+  const checkout = createHash('sha256').update(resolve('.')).digest('hex').slice(0, 16)
+  const home = join(existsSync('/var/tmp') ? '/var/tmp' : tmpdir(), `imtegrate-webhooks-data-${checkout}`)
+  await mkdir(home, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') {
+      throw error
+    }
+  })
+  const found = await lstat(home)
+  const owners = [0, user.uid]
+  if (!found.isDirectory() || !owners.includes(found.uid) || (found.mode & 0o077) !== 0) {
+    throw failed(`${home} is not a private directory of root or postgres: remove it, or set DATABASE_URL`)
+  }
+  await handOver(user, home)
+  return home
 }
 
 /** The embedded database's URL when one was set up here (the CLI then talks to it). */
