@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { parseCidr } from './delivery/address-guard.ts'
+import { parseCidr } from './delivery/addresses.ts'
 import { formatDuration, parseDuration, parseDurationList } from './duration.ts'
 import { WebhookError } from './errors.ts'
 import { shown } from './text.ts'

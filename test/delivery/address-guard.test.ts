@@ -1,14 +1,9 @@
 import type { LookupAddress, LookupOptions } from 'node:dns'
 import { describe, expect, it } from 'vitest'
-import type { AddressReason, ResolveAll } from '../../src/delivery/address-guard.ts'
-import {
-  classifyAddress,
-  createTargetGuard,
-  embeddedIPv4,
-  isPublicAddress,
-  parseCidr,
-  TargetRefusedError,
-} from '../../src/delivery/address-guard.ts'
+import type { ResolveAll } from '../../src/delivery/address-guard.ts'
+import { createTargetGuard, TargetRefusedError } from '../../src/delivery/address-guard.ts'
+import type { AddressReason } from '../../src/delivery/addresses.ts'
+import { classifyAddress, embeddedIPv4, isPublicAddress, parseCidr } from '../../src/delivery/addresses.ts'
 import type { TargetGuard } from '../../src/delivery/http.ts'
 import { createHttpClient, TransportError } from '../../src/delivery/http.ts'
 import { startReceiver } from '../helpers/receiver.ts'
