@@ -1,3 +1,4 @@
+import { WebhookError } from './errors.ts'
 import { shown } from './text.ts'
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
@@ -10,7 +11,10 @@ const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as c
 export function parseDuration(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(text)
   if (!match) {
-    throw new Error(`"${shown(text, 40)}" is not a duration (use a number and a unit: 250ms, 10s, 1m, 2h)`)
+    throw new WebhookError(
+      'INVALID_ARGUMENT',
+      `"${shown(text, 40)}" is not a duration (use a number and a unit: 250ms, 10s, 1m, 2h)`,
+    )
   }
   const unit = match[2] as keyof typeof UNIT_MS
   return Math.round(Number(match[1]) * UNIT_MS[unit])

@@ -1,28 +1,46 @@
-/** Codes for failures the project itself raises; code branches on these, never on messages. */
+/**
+ * Codes for failures the project itself raises; code branches on these, never on messages. Every
+ * error class of ours is a WebhookError with one of these, except two whose codes are values
+ * other code stores or matches: TargetRefusedError (ERR_TARGET_REFUSED, Node's style, mapped by
+ * delivery/http.ts) and TransportError (the attempt's recorded error code, e.g. connection_refused).
+ */
 export type ErrorCode =
   | 'CONFIG_INVALID'
-  | 'EMBEDDED_POSTGRES_FAILED'
+  | 'INVALID_ARGUMENT'
   | 'SCHEMA_NOT_MIGRATED'
   | 'NOT_IN_TRANSACTION'
   | 'NOT_FOUND'
-  | 'INVALID_ARGUMENT'
-  | 'SECRET_KEY_MISSING'
   | 'SECRET_UNREADABLE'
-  | 'TARGET_REFUSED'
   | 'SECRET_EXISTS'
   | 'SECRET_STILL_SIGNING'
   | 'DELIVERY_IN_PROGRESS'
   | 'DESTINATION_INACTIVE'
+  | 'MIGRATION_FAILED'
+  | 'WORKER_FAILED'
+  | 'DEADLINE_EXCEEDED'
+  | 'EMBEDDED_POSTGRES_FAILED'
+  | 'USAGE'
+  | 'COMMAND_FAILED'
+  /** The database answered what it cannot (no row where one must be), or code did what it must not. */
+  | 'INTERNAL'
 
-export class WebhookError extends Error {
-  readonly code: ErrorCode
+/** An error with a stable code, the shape of every error class of this project. */
+export class CodedError<Code extends string> extends Error {
+  readonly code: Code
+
+  constructor(code: Code, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+export class WebhookError extends CodedError<ErrorCode> {
   /** With INVALID_ARGUMENT: the argument (or input field, dotted) that was refused, when known. */
   readonly field: string | undefined
 
   constructor(code: ErrorCode, message: string, options?: ErrorOptions & { field?: string | undefined }) {
-    super(message, options)
-    this.name = 'WebhookError'
-    this.code = code
+    super(code, message, options)
     this.field = options?.field
   }
 }

@@ -19,8 +19,12 @@ export const processIo: Io = {
 }
 
 /** Bad arguments: the command prints its usage and exits 2. */
-export class UsageError extends Error {
+export class UsageError extends WebhookError {
   override name = 'UsageError'
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('USAGE', message, options)
+  }
 }
 
 /**
@@ -34,8 +38,12 @@ export function asUsageError(thrown: unknown): unknown {
 }
 
 /** A known failure (unknown id, nothing to do): the message is printed, exit 1. */
-export class CommandError extends Error {
+export class CommandError extends WebhookError {
   override name = 'CommandError'
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('COMMAND_FAILED', message, options)
+  }
 }
 
 export type Command = {
@@ -57,7 +65,7 @@ export function parse<const O extends Options>(args: string[], options: O, posit
     if (error instanceof UsageError) {
       throw error
     }
-    throw new UsageError((error as Error).message)
+    throw new UsageError((error as Error).message, { cause: error })
   }
 }
 

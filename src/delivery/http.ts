@@ -1,5 +1,6 @@
 import type { LookupFunction } from 'node:net'
 import { Agent, request } from 'undici'
+import { CodedError } from '../errors.ts'
 import { version } from '../version.ts'
 
 /** Refuses targets that must not be reached (private addresses); see address-guard.ts. */
@@ -12,16 +13,24 @@ export type TargetGuard = {
 
 export type HttpAnswer = { statusCode: number; retryAfter: string | undefined; excerpt: string }
 
-/** A failed exchange: no complete answer. `code` is one of ours, stable for logs and views. */
-export class TransportError extends Error {
-  readonly code: string
+/**
+ * Why an exchange got no complete answer: recorded as the attempt's error code (docs/contract.md's
+ * history views show it), so lowercase like the other recorded codes (no_signing_secret, http_500).
+ */
+export type TransportCode =
+  | 'connection_refused'
+  | 'connection_reset'
+  | 'dns_failure'
+  | 'host_unreachable'
+  | 'timeout'
+  | 'target_refused'
+  | 'invalid_url'
+  | 'tls_error'
+  | 'aborted'
+  | 'request_failed'
 
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'TransportError'
-    this.code = code
-  }
-}
+/** A failed exchange: no complete answer. `code` is one of ours, stable for logs and views. */
+export class TransportError extends CodedError<TransportCode> {}
 
 const EXCERPT_BYTES = 4096
 export const USER_AGENT = `Imtegrate-Webhooks/${version}`
@@ -106,7 +115,7 @@ async function readExcerpt(body: AsyncIterable<Buffer>): Promise<string> {
   return Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8').replaceAll('\u0000', '')
 }
 
-const CODES: Record<string, string> = {
+const CODES: Record<string, TransportCode> = {
   ECONNREFUSED: 'connection_refused',
   ECONNRESET: 'connection_reset',
   EPIPE: 'connection_reset',

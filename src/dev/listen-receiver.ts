@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { WebhookError } from '../errors.ts'
 import type { Verdict } from './verify.ts'
 import { verifyImtegrateSignature, verifyStandardWebhook } from './verify.ts'
 
@@ -96,7 +97,7 @@ function readBody(request: IncomingMessage): Promise<string> {
     request.on('data', (chunk: Buffer) => {
       size += chunk.length
       if (size > MAX_BODY) {
-        reject(new Error('body too large'))
+        reject(new WebhookError('INVALID_ARGUMENT', 'the body is larger than 1 MiB'))
         request.destroy()
         return
       }

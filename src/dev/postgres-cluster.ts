@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { WebhookError } from '../errors.ts'
 import type { PostgresBinaries, ServerUser } from './postgres-binaries.ts'
 
 /** How a new cluster lets clients in: anyone local (throw-away clusters), or with a password. */
@@ -73,7 +74,12 @@ function runAs(binaries: PostgresBinaries, name: string, args: string[]): Promis
       if (code === 0) {
         resolve()
       } else {
-        reject(new Error(stderr.trim() || `${name} ended with ${code ?? signal}`))
+        reject(
+          new WebhookError(
+            'EMBEDDED_POSTGRES_FAILED',
+            stderr.trim() || `${name} ended with ${code ?? signal}`,
+          ),
+        )
       }
     })
   })

@@ -23,18 +23,18 @@ export async function recordSamples(db: Db, orgId: string): Promise<number> {
   const run = randomBytes(3).toString('hex')
   const collectionId = `col_demo_${run}`
   const renders: RenderStatusChange[] = [
-    done('image', `img_demo_${run}`),
-    failed('image', `img_demo_${run}_f`),
-    done('video', `vid_demo_${run}`),
-    failed('video', `vid_demo_${run}_f`),
-    { ...done('image', `img_demo_${run}_c1`), collectionId },
-    { ...failed('video', `vid_demo_${run}_c2`), collectionId },
+    sample('image', `img_demo_${run}`, 'completed'),
+    sample('image', `img_demo_${run}_f`, 'failed'),
+    sample('video', `vid_demo_${run}`, 'completed'),
+    sample('video', `vid_demo_${run}_f`, 'failed'),
+    { ...sample('image', `img_demo_${run}_c1`, 'completed'), collectionId },
+    { ...sample('video', `vid_demo_${run}_c2`, 'failed'), collectionId },
   ]
   return db.transaction().execute(async (trx) => {
     await openCollection(trx, { orgId, collectionId, childCount: 2, templateId: 'tpl_demo' })
     let events = 0
     for (const render of renders) {
-      if ((await recordRenderStatus(trx, { ...render, orgId })) !== null) {
+      if ((await recordRenderStatus(trx, render)) !== null) {
         events++
       }
     }
@@ -42,26 +42,22 @@ export async function recordSamples(db: Db, orgId: string): Promise<number> {
     return events + 1
   })
 
-  function done(kind: 'image' | 'video', renderId: string): RenderStatusChange {
+  function sample(
+    kind: 'image' | 'video',
+    renderId: string,
+    status: 'completed' | 'failed',
+  ): RenderStatusChange {
+    const extension = kind === 'image' ? 'png' : 'mp4'
     return {
       orgId,
       renderId,
       kind,
-      status: 'completed',
+      status,
       templateId: 'tpl_demo',
-      resultUrl: `https://storage.example.com/${renderId}.${kind === 'image' ? 'png' : 'mp4'}`,
       durationMs: kind === 'image' ? 1_850 : 12_400,
-    }
-  }
-  function failed(kind: 'image' | 'video', renderId: string): RenderStatusChange {
-    return {
-      orgId,
-      renderId,
-      kind,
-      status: 'failed',
-      templateId: 'tpl_demo',
-      durationMs: 930,
-      error: { code: 'template_error', message: 'the template refers to a missing layer' },
+      ...(status === 'completed'
+        ? { resultUrl: `https://storage.example.com/${renderId}.${extension}` }
+        : { error: { code: 'template_error', message: 'the template refers to a missing layer' } }),
     }
   }
 }

@@ -8,6 +8,7 @@ import type {
 } from 'kysely'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { WebhookError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 
 // Timestamps and bigints come back as strings/Dates as pg gives them; int8 (attempt ids,
@@ -299,13 +300,13 @@ export function createDb(pool: pg.Pool, deadlineMs?: number): Db {
 }
 
 /** A statement, or the wait for a connection, that outlasted its deadline. */
-export class DeadlineError extends Error {
+export class DeadlineError extends WebhookError {
   override readonly name = 'DeadlineError'
   /** Settles once the server side of what was given up on is gone, with its locks. */
   readonly ended: Promise<void>
 
   constructor(message: string, ended: Promise<void> = Promise.resolve()) {
-    super(message)
+    super('DEADLINE_EXCEEDED', message)
     this.ended = ended
   }
 }
@@ -412,7 +413,7 @@ class DeadlineClient implements PostgresPoolClient {
     parameters: readonly unknown[] = [],
   ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
     if (typeof sql !== 'string') {
-      throw new Error('streaming queries are not used here and have no deadline')
+      throw new WebhookError('INTERNAL', 'streaming queries are not used here and have no deadline')
     }
     return this.#query<R>(sql, parameters)
   }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { asInvalidArgument } from '../errors.ts'
+import { asInvalidArgument, WebhookError } from '../errors.ts'
 import type { Db, Trx } from './database.ts'
 import type { Rotation } from './secrets.ts'
 import { previousRetired, refusal, rotatedSecret } from './secrets.ts'
@@ -57,7 +57,7 @@ export async function createEndpoint(db: Db, endpoint: NewEndpoint): Promise<str
       rate_limit => ${endpoint.rateLimit ?? null}::float8) as id`.execute(db)
     const id = rows[0]?.id
     if (id === undefined) {
-      throw new Error('webhooks.create_endpoint returned no id')
+      throw new WebhookError('INTERNAL', 'webhooks.create_endpoint returned no id')
     }
     return id
   } catch (error) {

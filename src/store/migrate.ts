@@ -70,7 +70,13 @@ export async function migrate(pool: pg.Pool, logger: Logger): Promise<string[]> 
         await client.query('commit')
       } catch (error) {
         await client.query('rollback')
-        throw new Error(`migration ${migration.name} failed: ${(error as Error).message}`, { cause: error })
+        throw new WebhookError(
+          'MIGRATION_FAILED',
+          `migration ${migration.name} failed: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        )
       }
       applied.push(migration.name)
       logger.info({ migration: migration.name }, 'migration applied')

@@ -1,5 +1,6 @@
 import type { RawBuilder } from 'kysely'
 import { sql } from 'kysely'
+import { WebhookError } from '../errors.ts'
 import type { Db } from './database.ts'
 import { DeadlineError } from './database.ts'
 
@@ -41,7 +42,7 @@ export async function cutoffAgo(db: Db, ageMs: number): Promise<Date> {
   }>`select now() - ${ageMs} * interval '1 millisecond' as before`.execute(db)
   const before = rows[0]?.before
   if (before === undefined) {
-    throw new Error('the database returned no time')
+    throw new WebhookError('INTERNAL', 'the database returned no time')
   }
   return before
 }

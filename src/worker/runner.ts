@@ -127,7 +127,9 @@ export async function startWorker(
     throw error
   }
   if (poolId === undefined) {
-    return abandon(new Error('graphile-worker started without announcing its pool id'))
+    return abandon(
+      new WebhookError('WORKER_FAILED', 'graphile-worker started without announcing its pool id'),
+    )
   }
   const id = poolId
   try {
@@ -183,7 +185,7 @@ export async function startWorker(
     async () => {
       if (stopping === undefined) {
         await stop()
-        throw new Error('graphile-worker stopped unexpectedly')
+        throw new WebhookError('WORKER_FAILED', 'graphile-worker stopped unexpectedly')
       }
       await stopping
     },
