@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
+import { errorText, WebhookError } from '../src/errors.ts'
 import { createLogger } from '../src/logger.ts'
 import type { Db } from '../src/store/database.ts'
 import { createDb, createPool } from '../src/store/database.ts'
@@ -152,7 +153,8 @@ async function main(): Promise<number> {
   try {
     summary = await chaos(mode, logDir)
   } catch (error) {
-    console.error('chaos run failed:', error)
+    // A PostgreSQL that cannot be run here says why in one line; anything else is a bug to read.
+    console.error('chaos run failed:', error instanceof WebhookError ? errorText(error) : error)
     console.error(`worker logs kept in ${logDir}`)
     return 1
   } finally {
