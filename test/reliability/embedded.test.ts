@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { EMBEDDED_PORT } from '../../src/dev/embedded-postgres.ts'
+import { machineLock } from '../helpers/machine-lock.ts'
 import type { PrivateCheckout } from '../helpers/private-checkout.ts'
 import { makePrivateCheckout } from '../helpers/private-checkout.ts'
 import { disposeChildren, spawnCli, workerStarted } from './child-worker.ts'
@@ -27,7 +28,11 @@ const portOpen = () =>
     socket.once('error', () => resolve(false))
   })
 
+let release: (() => Promise<void>) | undefined
+
 beforeAll(async () => {
+  // The port is fixed: a run of this file in another checkout on this machine waits for this one.
+  release = await machineLock(`port-${EMBEDDED_PORT}`, 540_000)
   if (await portOpen()) {
     throw new Error(
       `port ${EMBEDDED_PORT} is taken (an embedded PostgreSQL left running?): this test needs it`,
@@ -35,7 +40,7 @@ beforeAll(async () => {
   }
   checkout = await makePrivateCheckout()
   dir = checkout.dir
-})
+}, 600_000)
 
 afterAll(async () => {
   await disposeChildren()
@@ -44,6 +49,7 @@ afterAll(async () => {
     await stopLeftoverServer(join(dir, '.data/postgres'))
     await checkout.remove()
   }
+  await release?.()
 })
 
 async function stopLeftoverServer(dataDir: string): Promise<void> {
