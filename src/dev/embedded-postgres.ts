@@ -129,7 +129,7 @@ async function dataDirectory(user: ServerUser): Promise<string> {
     }
     await rm(EMBEDDED_DIR, { force: true })
   } else if (link !== undefined) {
-    if (canReach(user, EMBEDDED_DIR)) {
+    if (await canReach(user, EMBEDDED_DIR)) {
       return resolve(EMBEDDED_DIR)
     }
     // Out of the server user's reach: empty (an initdb cut short) is made again where it can
@@ -142,7 +142,7 @@ async function dataDirectory(user: ServerUser): Promise<string> {
     await rm(EMBEDDED_DIR, { recursive: true, force: true })
   }
   await mkdir(dirname(EMBEDDED_DIR), { recursive: true })
-  if (canReach(user, dirname(EMBEDDED_DIR))) {
+  if (await canReach(user, dirname(EMBEDDED_DIR))) {
     return resolve(EMBEDDED_DIR)
   }
   const home = await homeElsewhere(user)

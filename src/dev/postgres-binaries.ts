@@ -1,13 +1,44 @@
-import { execFile, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { chmod, cp, lstat, mkdtemp, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { WebhookError } from '../errors.ts'
 
-const run = promisify(execFile)
+export type Finished = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/**
+ * Runs a command in a process group of its own, as `user`: Ctrl-C in a terminal goes to the whole
+ * foreground group, and must not kill the commands of a start it interrupts (the caller stops in
+ * its own time). Resolves however the command ends; rejects only when it cannot be run.
+ */
+export function runDetached(
+  file: string,
+  args: string[],
+  user: ServerUser = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      ...user,
+      cwd: '/',
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8')
+    })
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8')
+    })
+    child.once('error', reject)
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+}
 
 /** The OS user a development PostgreSQL runs as: this process's own, or (as root) `postgres`. */
 export type ServerUser = { uid?: number; gid?: number }
@@ -26,7 +57,7 @@ export type PostgresBinaries = { bin: string; user: ServerUser }
 export async function postgresBinaries(): Promise<PostgresBinaries> {
   const found = locate()
   const user = await serverUser()
-  if (user.uid === undefined || canReach(user, join(found.bin, 'postgres'))) {
+  if (user.uid === undefined || (await canReach(user, join(found.bin, 'postgres')))) {
     return { bin: found.bin, user }
   }
   return { bin: join(await reachableCopy(found), 'bin'), user }
@@ -36,16 +67,17 @@ export async function postgresBinaries(): Promise<PostgresBinaries> {
  * Whether `user` may enter `path` (and every directory above it): checked by the kernel itself,
  * with `test -x` run as that user.
  */
-export function canReach(user: ServerUser, path: string): boolean {
+export async function canReach(user: ServerUser, path: string): Promise<boolean> {
   if (user.uid === undefined) {
     return true
   }
   // Absolute: a relative path would be looked up from the inherited working directory, skipping
   // the directories above it.
-  return (
-    spawnSync('test', ['-x', resolve(path)], { uid: user.uid, gid: user.gid ?? user.uid, cwd: '/' })
-      .status === 0
-  )
+  const finished = await runDetached('test', ['-x', resolve(path)], {
+    uid: user.uid,
+    gid: user.gid ?? user.uid,
+  })
+  return finished.code === 0
 }
 
 type Found = { bin: string; version: string }
@@ -81,25 +113,43 @@ async function serverUser(): Promise<ServerUser> {
   if (process.getuid?.() !== 0) {
     return {}
   }
-  const ids = async (): Promise<ServerUser> => {
-    const id = async (flag: string) => Number((await run('id', [flag, 'postgres'])).stdout.trim())
-    return { uid: await id('-u'), gid: await id('-g') }
+  const found = await postgresUser()
+  if (found !== undefined) {
+    return found
   }
-  try {
-    return await ids()
-  } catch {
-    // No such user yet.
-  }
-  try {
-    await run('groupadd', ['--force', 'postgres'])
-    await run('useradd', ['--system', '--gid', 'postgres', '--no-create-home', 'postgres'])
-    return await ids()
-  } catch (error) {
+  const made = [
+    await runDetached('groupadd', ['--force', 'postgres']),
+    await runDetached('useradd', ['--system', '--gid', 'postgres', '--no-create-home', 'postgres']),
+  ]
+  const user = await postgresUser()
+  if (user === undefined) {
+    const why = made
+      .map((finished) => finished.stderr.trim())
+      .filter(Boolean)
+      .join('; ')
     throw unavailable(
-      'as root, PostgreSQL must run as another user, and no `postgres` user exists or could be made: create one (useradd --system postgres), run as another user, or set DATABASE_URL',
-      error,
+      `as root, PostgreSQL must run as another user, and no \`postgres\` user exists or could be made${why ? ` (${why})` : ''}: create one (useradd --system postgres), run as another user, or set DATABASE_URL`,
     )
   }
+  return user
+}
+
+/** The `postgres` user's ids, or undefined when there is no such user (`id` exits 1). */
+async function postgresUser(): Promise<ServerUser | undefined> {
+  const ids: number[] = []
+  for (const flag of ['-u', '-g']) {
+    const finished = await runDetached('id', [flag, 'postgres'])
+    if (finished.code === 1) {
+      return undefined
+    }
+    if (finished.code !== 0) {
+      throw unavailable(
+        `could not look up the postgres user: id ended with ${finished.code ?? finished.signal}`,
+      )
+    }
+    ids.push(Number(finished.stdout.trim()))
+  }
+  return { uid: ids[0] as number, gid: ids[1] as number }
 }
 
 /**

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process'
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WebhookError } from '../errors.ts'
 import type { PostgresBinaries, ServerUser } from './postgres-binaries.ts'
+import { runDetached } from './postgres-binaries.ts'
 
 /** How a new cluster lets clients in: anyone local (throw-away clusters), or with a password. */
 export type ClusterAuth = { method: 'trust' } | { method: 'password'; password: string }
@@ -56,31 +56,15 @@ export async function handOver(user: ServerUser, path: string): Promise<void> {
 }
 
 /** Runs a binary as the server's user, detached; rejects with its stderr unless it exits 0. */
-function runAs(binaries: PostgresBinaries, name: string, args: string[]): Promise<void> {
-  const file = join(binaries.bin, name)
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      ...binaries.user,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, LC_MESSAGES: 'C' },
-    })
-    let stderr = ''
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8')
-    })
-    child.once('error', reject)
-    child.once('close', (code, signal) => {
-      if (code === 0) {
-        resolve()
-      } else {
-        reject(
-          new WebhookError(
-            'EMBEDDED_POSTGRES_FAILED',
-            stderr.trim() || `${name} ended with ${code ?? signal}`,
-          ),
-        )
-      }
-    })
+async function runAs(binaries: PostgresBinaries, name: string, args: string[]): Promise<void> {
+  const finished = await runDetached(join(binaries.bin, name), args, binaries.user, {
+    ...process.env,
+    LC_MESSAGES: 'C',
   })
+  if (finished.code !== 0) {
+    throw new WebhookError(
+      'EMBEDDED_POSTGRES_FAILED',
+      finished.stderr.trim() || `${name} ended with ${finished.code ?? finished.signal}`,
+    )
+  }
 }
