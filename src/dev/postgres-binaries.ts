@@ -40,6 +40,19 @@ export function runDetached(
   })
 }
 
+/**
+ * runDetached for a command that only looks something up, asked again (twice at most) when a
+ * signal ended it: one sent to this process's group between the child's fork and its setsid
+ * still reaches it.
+ */
+async function lookUp(file: string, args: string[], user: ServerUser = {}): Promise<Finished> {
+  let finished = await runDetached(file, args, user)
+  for (let again = 0; again < 2 && finished.signal !== null; again++) {
+    finished = await runDetached(file, args, user)
+  }
+  return finished
+}
+
 /** The OS user a development PostgreSQL runs as: this process's own, or (as root) `postgres`. */
 export type ServerUser = { uid?: number; gid?: number }
 
@@ -73,7 +86,7 @@ export async function canReach(user: ServerUser, path: string): Promise<boolean>
   }
   // Absolute: a relative path would be looked up from the inherited working directory, skipping
   // the directories above it.
-  const finished = await runDetached('test', ['-x', resolve(path)], {
+  const finished = await lookUp('test', ['-x', resolve(path)], {
     uid: user.uid,
     gid: user.gid ?? user.uid,
   })
@@ -138,7 +151,7 @@ async function serverUser(): Promise<ServerUser> {
 async function postgresUser(): Promise<ServerUser | undefined> {
   const ids: number[] = []
   for (const flag of ['-u', '-g']) {
-    const finished = await runDetached('id', [flag, 'postgres'])
+    const finished = await lookUp('id', [flag, 'postgres'])
     if (finished.code === 1) {
       return undefined
     }
