@@ -2,8 +2,8 @@ import type pg from 'pg'
 import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { DeadlineError, raceDeadline, terminateBackend } from '../store/database.ts'
+import { listenForRecordings, probeConnection } from '../store/outbox-channel.ts'
 
-const CHANNEL = 'webhooks_outbox'
 /** How often the listening connection must prove it still answers. */
 const PROBE_MS = 5_000
 
@@ -88,7 +88,7 @@ export class OutboxListener {
       client.on('notification', () => this.#onWake())
       client.once('error', drop)
       const listening = client
-      await raceDeadline(client.query(`listen ${CHANNEL}`), this.#deadlineMs, () => {
+      await raceDeadline(listenForRecordings(client), this.#deadlineMs, () => {
         const error = new DeadlineError(
           `LISTEN got no answer within ${this.#deadlineMs} ms`,
           terminateBackend(this.#pool, listening, this.#deadlineMs),
@@ -114,7 +114,7 @@ export class OutboxListener {
   async #probe(client: pg.PoolClient): Promise<void> {
     this.#probing = true
     try {
-      await raceDeadline(client.query('select 1'), this.#deadlineMs, () => {
+      await raceDeadline(probeConnection(client), this.#deadlineMs, () => {
         const error = new DeadlineError(`the LISTEN connection did not answer within ${this.#deadlineMs} ms`)
         if (this.#client === client) {
           this.#logger.warn(
