@@ -42,13 +42,17 @@ export type WebhooksApiOptions = {
   rotationGraceMs: number
 }
 
-/** A ZodError as INVALID_ARGUMENT naming the first refused field (dotted path; `org` for the org id). */
+/**
+ * A ZodError as INVALID_ARGUMENT naming the first refused field (dotted: `event_types.0`), its
+ * message read as the SQL checks' are: `<field> <problem>`.
+ */
 export function invalidInput(error: z.ZodError, prefix?: string): WebhookError {
   const issue = error.issues[0]
   const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== undefined).join('.')
   const field = path === '' ? undefined : path
-  const message = issue === undefined ? 'invalid input' : `${field ?? 'input'}: ${issue.message}`
-  return new WebhookError('INVALID_ARGUMENT', message, { cause: error, field })
+  const problem =
+    issue === undefined ? 'is invalid' : issue.message.replace(/^[A-Z](?![A-Z])/, (c) => c.toLowerCase())
+  return new WebhookError('INVALID_ARGUMENT', `${field ?? 'input'} ${problem}`, { cause: error, field })
 }
 
 /** Runs one operation for one org: the org id and the input are checked first. */
@@ -61,7 +65,7 @@ export async function callOperation(
   const op = operations[name] as unknown as AnyOperation
   const org = OrgId.safeParse(orgId)
   if (!org.success) {
-    throw invalidInput(org.error, 'org')
+    throw invalidInput(org.error, 'org_id')
   }
   const parsed = op.input.safeParse(input ?? {})
   if (!parsed.success) {

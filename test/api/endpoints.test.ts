@@ -94,14 +94,40 @@ describe('endpoints through the TypeScript API', () => {
         () => api.createEndpoint('org_ep', { url: 'https://example.com/', description: 'x'.repeat(501) }),
         'description',
       ],
-      [() => api.createEndpoint('org ep', { url: 'https://example.com/' }), 'org'],
-      [() => api.createEndpoint('', { url: 'https://example.com/' }), 'org'],
+      [() => api.createEndpoint('org ep', { url: 'https://example.com/' }), 'org_id'],
+      [() => api.createEndpoint('', { url: 'https://example.com/' }), 'org_id'],
       [() => api.getEndpoint('org_ep', { endpoint_id: '' }), 'endpoint_id'],
     ]
     for (const [call, field] of cases) {
       expect(await refusal(call())).toMatchObject({ code: 'INVALID_ARGUMENT', field })
     }
     expect(await testDb.db.selectFrom('webhooks.endpoints').select('id').execute()).toEqual(before)
+  })
+
+  it('words refusals as the SQL checks do, whichever layer refuses', async () => {
+    const types = 'image.completed, image.failed, video.completed, video.failed, collection.completed'
+    expect((await refusal(api.createEndpoint('bad org', { url: 'https://example.com/' }))).message).toBe(
+      'org_id may contain only letters, digits and _ . : -',
+    )
+    expect(
+      (await refusal(api.createEndpoint('o'.repeat(201), { url: 'https://example.com/' }))).message,
+    ).toBe('org_id is 201 characters long; the limit is 200')
+    expect(
+      (
+        await refusal(
+          api.createEndpoint('org_ep', { url: 'https://example.com/', event_types: ['vid*' as 'video.*'] }),
+        )
+      ).message,
+    ).toBe(`event_types.0 has unknown event type 'vid*'; known: ${types}, or a family such as video.*`)
+    const sql = await testDb.pool
+      .query("select webhooks.check_event_types('event_types', array['vid*'])")
+      .then(
+        () => 'accepted',
+        (error: unknown) => (error as Error).message,
+      )
+    expect(sql).toBe(
+      `event_types has unknown event type 'vid*'; known: ${types}, or a family such as video.*`,
+    )
   })
 
   it('updates the URL, event types and description; pending deliveries follow the new URL', async () => {

@@ -1,10 +1,14 @@
 import { z } from 'zod'
 import { EventType, OrgId, PageInput, ResourceId, Time, TimeInput } from './common.ts'
 
-export const DeliveryStatusFilter = z.enum(['pending', 'delivered', 'dropped']).meta({
-  id: 'DeliveryStatusFilter',
-  description: 'pending includes deliveries being attempted right now',
-})
+export const DeliveryStatusFilter = z
+  .enum(['pending', 'delivered', 'dropped'], {
+    error: (issue) => `must be pending, delivered or dropped, got '${String(issue.input).slice(0, 40)}'`,
+  })
+  .meta({
+    id: 'DeliveryStatusFilter',
+    description: 'pending includes deliveries being attempted right now',
+  })
 
 export const Delivery = z
   .object({

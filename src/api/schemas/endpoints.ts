@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { EventType, EventTypePattern, OrgId, PageInput, ResourceId, Time } from './common.ts'
+import { EventType, EventTypePattern, OrgId, PageInput, ResourceId, Time, tooLong } from './common.ts'
 
 /** How the endpoint is being delivered to right now. */
 export const DeliveryState = z
@@ -44,14 +44,18 @@ const Secret = z.string().meta({ example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS
 
 export const EndpointWithSecret = Endpoint.extend({ secret: Secret }).meta({ id: 'EndpointWithSecret' })
 
-const url = z.string().min(1).max(2048).meta({ example: 'https://your.app/hooks/imtegrate' })
+const url = z
+  .string()
+  .min(1, 'is required')
+  .max(2048, tooLong(2048))
+  .meta({ example: 'https://your.app/hooks/imtegrate' })
 const eventTypes = z
   .array(EventTypePattern)
-  .min(1)
-  .max(8)
+  .min(1, 'must list at least one event type (leave it out to receive every type)')
+  .max(8, 'lists more than 8 event types')
   .nullable()
   .meta({ description: 'event types or families (video.*); null or left out: every type' })
-const description = z.string().max(500).nullable()
+const description = z.string().max(500, tooLong(500)).nullable()
 const maxInFlight = z.number().int().min(1).max(1000).nullable().meta({
   description: 'requests in flight at once to this endpoint, across all workers; null: the default',
 })
@@ -80,7 +84,10 @@ export const UpdateEndpointInput = EndpointRef.extend({
 export const ListEndpointsInput = z.object(PageInput)
 
 export const DisableEndpointInput = EndpointRef.extend({
-  reason: z.string().trim().min(1).max(500).optional(),
+  reason: z
+    .string()
+    .refine((text) => text.trim() !== '' && [...text].length <= 500, 'must be 1 to 500 characters')
+    .optional(),
 })
 
 export const DisableResult = z
