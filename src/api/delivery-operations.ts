@@ -20,7 +20,8 @@ type DeliveryOut = z.input<typeof Delivery>
 /** A test event's subject is not a render: its '#' keeps it apart from every render id. */
 const renderId = (row: { subject_id: string; test: boolean }) => (row.test ? null : row.subject_id)
 
-function toDelivery(row: DeliveryRow & { test: boolean }): DeliveryOut {
+/** A delivery row as the API gives it. */
+export function toDelivery(row: DeliveryRow): DeliveryOut {
   return {
     id: row.id,
     event_id: row.event_id,

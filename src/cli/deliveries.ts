@@ -1,7 +1,14 @@
-import type { DeliveryRow, HistoryRow, StatusFilter } from '../store/history.ts'
-import { deliveryAttempts, endpointState, getDelivery, listDeliveries, orgExists } from '../store/history.ts'
-import { printable } from '../text.ts'
-import { withContext } from './context.ts'
+import type { z } from 'zod'
+import { toDelivery } from '../api/delivery-operations.ts'
+import { notFound } from '../api/operation.ts'
+import type { Delivery, DeliveryDetail } from '../api/schemas/deliveries.ts'
+import { ListDeliveriesInput } from '../api/schemas/deliveries.ts'
+import { invalidInput } from '../api/webhooks-api.ts'
+import type { StatusFilter } from '../store/history.ts'
+import { listDeliveries, orgExists } from '../store/history.ts'
+import { printable, shown } from '../text.ts'
+import type { ApiContext } from './api.ts'
+import { collect, ownerOf, withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, parse, printJson, printTable, UsageError } from './io.ts'
 import { parseTime } from './time.ts'
@@ -14,8 +21,6 @@ const usage = `imtegrate-webhooks deliveries <list|show> [options]
   show DLV [--json]
         one delivery and all of its attempts, across replays (REPLAY 0 is the original retry
         budget; REPLAY n starts with the first attempt after the n-th replay)`
-
-const STATUS_FILTERS: readonly StatusFilter[] = ['delivered', 'pending', 'dropped']
 
 export const deliveriesCommand: Command = {
   usage,
@@ -37,9 +42,17 @@ function parseLimit(text: string | undefined): number {
   }
   const limit = Number(text)
   if (!/^\d+$/.test(text) || limit < 1 || limit > 10_000) {
-    throw new UsageError(`--limit must be a whole number from 1 to 10000, got "${text}"`)
+    throw new UsageError(`--limit must be a whole number from 1 to 10000, got "${shown(text, 40)}"`)
   }
   return limit
+}
+
+type Row = z.input<typeof Delivery>
+type Filters = {
+  org?: string | undefined
+  endpoint?: string | undefined
+  status?: string | undefined
+  since?: string | undefined
 }
 
 async function list(args: string[], io: Io): Promise<void> {
@@ -51,27 +64,8 @@ async function list(args: string[], io: Io): Promise<void> {
     limit: { type: 'string' },
     json: { type: 'boolean' },
   })
-  const status = values.status
-  if (status !== undefined && !STATUS_FILTERS.includes(status as StatusFilter)) {
-    throw new UsageError(`--status must be one of ${STATUS_FILTERS.join(', ')}, got "${status}"`)
-  }
-  const filter = {
-    orgId: values.org,
-    endpointId: values.endpoint,
-    status: status as StatusFilter | undefined,
-    since: values.since === undefined ? undefined : parseTime(values.since, '--since'),
-    limit: parseLimit(values.limit),
-  }
-  const rows = await withContext(io, async ({ db }) => {
-    // An empty list for a mistyped id would look like "nothing happened": say so instead.
-    if (filter.orgId !== undefined && !(await orgExists(db, filter.orgId))) {
-      throw new CommandError(`no org ${filter.orgId}: it has no events, endpoints or secret`)
-    }
-    if (filter.endpointId !== undefined && (await endpointState(db, filter.endpointId)) === 'missing') {
-      throw new CommandError(`no endpoint ${filter.endpointId}`)
-    }
-    return listDeliveries(db, filter)
-  })
+  const limit = parseLimit(values.limit)
+  const rows = await withApi(io, (context) => listRows(context, values, limit))
   if (values.json) {
     printJson(io, rows)
     return
@@ -88,45 +82,90 @@ async function list(args: string[], io: Io): Promise<void> {
   ])
 }
 
+/**
+ * With --org or --endpoint, the API's listing for that org (the endpoint's, when only it is given);
+ * with neither, every org's deliveries (an operator's view), filtered as the API's input says.
+ */
+async function listRows(context: ApiContext, values: Filters, limit: number): Promise<Row[]> {
+  const { api, db } = context
+  const input = {
+    // As typed: the API says which statuses there are.
+    status: values.status === undefined ? undefined : [values.status as StatusFilter],
+    endpoint_id: values.endpoint === undefined ? undefined : [values.endpoint],
+    since: values.since === undefined ? undefined : parseTime(values.since, '--since').toISOString(),
+  }
+  const org = await scopeOf(context, values)
+  if (org !== undefined) {
+    return collect(limit, (page) => api.listDeliveries(org, { ...input, ...page }))
+  }
+  const parsed = ListDeliveriesInput.safeParse(input)
+  if (!parsed.success) {
+    throw invalidInput(parsed.error)
+  }
+  const { status, since } = parsed.data
+  const rows = await listDeliveries(db, {
+    status: status?.[0] as StatusFilter | undefined,
+    since: since === undefined ? undefined : new Date(since),
+    limit,
+  })
+  return rows.map(toDelivery)
+}
+
+/**
+ * The org a listing is for: --org, else the org of --endpoint. An org that never did anything, or
+ * an endpoint that is not the org's, would list nothing, which reads as "nothing happened": each
+ * is refused instead.
+ */
+async function scopeOf(context: ApiContext, values: Filters): Promise<string | undefined> {
+  const { org, endpoint } = values
+  if (org !== undefined && !(await orgExists(context.db, org))) {
+    throw new CommandError(`no org ${shown(org)}: it has no events, endpoints or secret`)
+  }
+  if (endpoint === undefined) {
+    return org
+  }
+  const owner = await ownerOf(context, 'endpoint', endpoint)
+  if (org !== undefined && owner !== org) {
+    throw notFound('endpoint', shown(endpoint))
+  }
+  return owner
+}
+
 async function show(args: string[], io: Io): Promise<void> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } }, 1)
   const [id] = positionals
   if (id === undefined) {
     throw new UsageError('missing delivery id (dlv_…)')
   }
-  const found = await withContext(io, async ({ db }) => {
-    const delivery = await getDelivery(db, id)
-    return delivery && { delivery, attempts: await deliveryAttempts(db, id) }
-  })
-  if (found === undefined) {
-    throw new CommandError(`no delivery ${id}`)
-  }
+  const delivery = await withApi(io, async (context) =>
+    context.api.getDelivery(await ownerOf(context, 'delivery', id), { delivery_id: id }),
+  )
   if (values.json) {
-    printJson(io, { ...found.delivery, attempt_log: found.attempts })
+    printJson(io, delivery)
     return
   }
-  printDelivery(io, found.delivery, found.attempts)
+  printDelivery(io, delivery)
 }
 
-function printDelivery(io: Io, d: DeliveryRow, attempts: HistoryRow[]): void {
-  const at = (date: Date | null) => date?.toISOString() ?? '-'
+function printDelivery(io: Io, d: z.output<typeof DeliveryDetail>): void {
   const lines: Array<[string, string]> = [
     ['delivery', d.id],
-    ['event', `${d.event_id} (${d.event_type}, ${d.subject_id})`],
+    ['event', `${d.event_id} (${d.event_type}, ${d.render_id ?? 'a test event'})`],
     ['org', d.org_id],
     ['destination', `${d.destination} ${d.url}`],
     ['status', d.status],
     ['attempts', `${d.attempts} (replays: ${d.replays})`],
-    ['created', at(d.created_at)],
-    ['next attempt', at(d.next_attempt_at)],
-    ['delivered', at(d.delivered_at)],
-    ['dropped', at(d.dropped_at)],
+    ['created', d.created_at],
+    ['next attempt', d.next_attempt_at ?? '-'],
+    ['delivered', d.delivered_at ?? '-'],
+    ['dropped', d.dropped_at ?? '-'],
     ['last error', d.last_error ?? '-'],
   ]
   for (const [key, value] of lines) {
     io.out(`${`${key}:`.padEnd(14)}${printable(value)}`)
   }
   io.out('')
+  const attempts = d.attempt_log
   if (attempts.length === 0) {
     io.out('no attempts yet')
     return
@@ -144,7 +183,7 @@ function printDelivery(io: Io, d: DeliveryRow, attempts: HistoryRow[]): void {
   ])
   const began = attempts.filter((a, i) => a.replay > 0 && a.replay !== attempts[i - 1]?.replay)
   for (const a of began) {
-    io.out(`replay ${a.replay} began with attempt ${a.attempt} at ${a.started_at.toISOString()}`)
+    io.out(`replay ${a.replay} began with attempt ${a.attempt} at ${a.started_at}`)
   }
 }
 

@@ -1,21 +1,14 @@
-import { generateSecret } from '../delivery/sign.ts'
-import type { Db } from '../store/database.ts'
-import type { EndpointSummary } from '../store/endpoints.ts'
-import {
-  createEndpoint,
-  deleteEndpoint,
-  disableEndpoint,
-  enableEndpoint,
-  findEndpoint,
-  listEndpoints,
-  rotateEndpointSecret,
-} from '../store/endpoints.ts'
-import { updateOrgEndpoint } from '../store/org-endpoints.ts'
-import { withContext } from './context.ts'
+import type { z } from 'zod'
+import { toEndpoint } from '../api/endpoint-operations.ts'
+import type { EventTypePattern } from '../api/schemas/common.ts'
+import type { Endpoint } from '../api/schemas/endpoints.ts'
+import { listEndpoints } from '../store/endpoints.ts'
+import type { ApiContext } from './api.ts'
+import { collect, ownerOf, withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
-import { asUsageError, CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
+import { parse, printJson, printTable, required, UsageError } from './io.ts'
 import { formatLimits, parseMaxInFlight, parseRateLimit } from './limits.ts'
-import { printSecret, stillSigning } from './secrets.ts'
+import { printSecret } from './secrets.ts'
 
 const usage = `imtegrate-webhooks endpoints <action> [options]
 
@@ -68,16 +61,12 @@ export const endpointsCommand: Command = {
   },
 }
 
-/** `a, b,,c` -> ['a', 'b', 'c'], without repeats; which types exist is checked in SQL. */
+/** `a, b,,c` -> ['a', 'b', 'c']; which types exist, and repeats, are the API's to check. */
 export function splitEventTypes(text: string): string[] {
-  const types = [
-    ...new Set(
-      text
-        .split(',')
-        .map((part) => part.trim())
-        .filter((part) => part !== ''),
-    ),
-  ]
+  const types = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
   if (types.length === 0) {
     throw new UsageError('--events needs at least one event type (leave it out to receive every type)')
   }
@@ -96,109 +85,74 @@ async function createAction(args: string[], io: Io): Promise<void> {
   })
   const orgId = required(values.org, '--org')
   const url = required(values.url, '--url')
-  const eventTypes = values.events === undefined ? null : splitEventTypes(values.events)
   const limits = readLimits(values)
-  const secret = generateSecret()
-  const id = await withContext(io, async ({ db, box }) => {
-    try {
-      return await createEndpoint(db, {
-        orgId,
-        url,
-        sealedSecret: box.seal(secret),
-        eventTypes,
-        description: values.description ?? null,
-        maxInFlight: limits.maxInFlight ?? null,
-        rateLimit: limits.rateLimit ?? null,
-      })
-    } catch (error) {
-      throw asUsageError(error)
-    }
-  })
-  if (values.json === true) {
-    printJson(io, {
-      id,
-      org_id: orgId,
+  const ep = await withApi(io, ({ api }) =>
+    api.createEndpoint(orgId, {
       url,
-      event_types: eventTypes,
-      max_in_flight: limits.maxInFlight ?? null,
-      rate_limit: limits.rateLimit ?? null,
-      secret,
-    })
+      // As typed: the API says which are event types.
+      event_types: values.events === undefined ? undefined : (splitEventTypes(values.events) as EventTypes),
+      description: values.description,
+      max_in_flight: limits.max_in_flight,
+      rate_limit: limits.rate_limit,
+    }),
+  )
+  const { id, org_id, event_types, max_in_flight, rate_limit, secret } = ep
+  if (values.json === true) {
+    printJson(io, { id, org_id, url: ep.url, event_types, max_in_flight, rate_limit, secret })
     return
   }
-  printSecret(io, false, { id, org_id: orgId, url, events: eventTypes?.join(',') ?? 'all', secret })
+  printSecret(io, false, { id, org_id, url: ep.url, events: event_types?.join(',') ?? 'all', secret })
 }
 
+type EndpointOut = z.input<typeof Endpoint>
+type EventTypes = Array<z.input<typeof EventTypePattern>>
+
+/** With --org, that org's endpoints (the API's listing); without, every org's (an operator's view). */
 async function listAction(args: string[], io: Io): Promise<void> {
   const { values } = parse(args, { org: { type: 'string' }, json: { type: 'boolean' } })
-  const endpoints = await withContext(io, ({ db }) => listEndpoints(db, values.org))
+  const org = values.org
+  const endpoints = await withApi(io, async ({ api, db }) =>
+    org === undefined
+      ? (await listEndpoints(db)).map(toEndpoint)
+      : collect(Number.POSITIVE_INFINITY, (page) => api.listEndpoints(org, page)),
+  )
   if (values.json === true) {
     printJson(io, endpoints)
     return
   }
-  const rows = endpoints.map((ep) => ({
+  printTable(io, endpoints.map(tableRow), [
+    'id',
+    'org_id',
+    'url',
+    'events',
+    'state',
+    'limits',
+    'delivery',
+    'description',
+  ])
+}
+
+function tableRow(ep: EndpointOut): Record<string, unknown> {
+  const { delivery } = ep
+  return {
     ...ep,
     events: ep.event_types?.join(',') ?? 'all',
     state: ep.enabled ? 'enabled' : `disabled: ${ep.disabled_reason ?? 'no reason given'}`,
     limits: formatLimits(ep.max_in_flight, ep.rate_limit),
     delivery:
-      ep.delivery_state === 'healthy'
-        ? `healthy, ${ep.in_flight} in flight, ${ep.due} due`
-        : `backing off until ${ep.backoff_until?.toISOString() ?? '-'}, ${ep.due} due`,
-  }))
-  printTable(io, rows, ['id', 'org_id', 'url', 'events', 'state', 'limits', 'delivery', 'description'])
+      delivery.state === 'healthy'
+        ? `healthy, ${delivery.in_flight} in flight, ${delivery.due} due`
+        : `backing off until ${delivery.backoff_until ?? '-'}, ${delivery.due} due`,
+  }
 }
 
 /** --max-in-flight and --rate-limit as given: undefined when left out, null when cleared. */
 function readLimits(values: { 'max-in-flight'?: string | undefined; 'rate-limit'?: string | undefined }) {
   return {
-    maxInFlight:
+    max_in_flight:
       values['max-in-flight'] === undefined ? undefined : parseMaxInFlight(values['max-in-flight']),
-    rateLimit: values['rate-limit'] === undefined ? undefined : parseRateLimit(values['rate-limit']),
+    rate_limit: values['rate-limit'] === undefined ? undefined : parseRateLimit(values['rate-limit']),
   }
-}
-
-async function updateAction(args: string[], io: Io): Promise<void> {
-  const { values, positionals } = parse(
-    args,
-    { 'max-in-flight': { type: 'string' }, 'rate-limit': { type: 'string' }, json: { type: 'boolean' } },
-    1,
-  )
-  const id = endpointId(positionals)
-  const limits = readLimits(values)
-  if (limits.maxInFlight === undefined && limits.rateLimit === undefined) {
-    throw new UsageError('nothing to change: give --max-in-flight or --rate-limit')
-  }
-  const endpoint = await withContext(io, async ({ db }) => {
-    const { org_id } = await existing(db, id)
-    try {
-      if (!(await updateOrgEndpoint(db, org_id, id, limits))) {
-        throw new CommandError(`endpoint ${id} was deleted meanwhile`)
-      }
-    } catch (error) {
-      throw asUsageError(error)
-    }
-    return existing(db, id)
-  })
-  const shown = { id, max_in_flight: endpoint.max_in_flight, rate_limit: endpoint.rate_limit }
-  report(
-    io,
-    values.json === true,
-    shown,
-    `updated ${id}: ${formatLimits(endpoint.max_in_flight, endpoint.rate_limit)}`,
-  )
-}
-
-/** The endpoint named by the one positional argument; unknown or deleted ids are command errors. */
-async function existing(db: Db, id: string): Promise<EndpointSummary> {
-  const endpoint = await findEndpoint(db, id)
-  if (endpoint === undefined) {
-    throw new CommandError(`no endpoint ${id}`)
-  }
-  if (endpoint.deleted_at !== null) {
-    throw new CommandError(`endpoint ${id} was deleted at ${endpoint.deleted_at.toISOString()}`)
-  }
-  return endpoint
 }
 
 /** The one positional argument: an endpoint id. */
@@ -208,6 +162,17 @@ function endpointId(positionals: string[]): string {
     throw new UsageError('missing endpoint id (ep_…)')
   }
   return id
+}
+
+/** Runs `fn` for the endpoint `id` names, as its org. */
+function withEndpoint<T>(
+  io: Io,
+  id: string,
+  fn: (context: ApiContext, org: string, ref: { endpoint_id: string }) => Promise<T>,
+): Promise<T> {
+  return withApi(io, async (context) =>
+    fn(context, await ownerOf(context, 'endpoint', id), { endpoint_id: id }),
+  )
 }
 
 function endpointArg(args: string[]) {
@@ -223,18 +188,32 @@ function report(io: Io, json: boolean, result: Record<string, unknown>, text: st
   }
 }
 
+async function updateAction(args: string[], io: Io): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { 'max-in-flight': { type: 'string' }, 'rate-limit': { type: 'string' }, json: { type: 'boolean' } },
+    1,
+  )
+  const id = endpointId(positionals)
+  const limits = readLimits(values)
+  if (limits.max_in_flight === undefined && limits.rate_limit === undefined) {
+    throw new UsageError('nothing to change: give --max-in-flight or --rate-limit')
+  }
+  const ep = await withEndpoint(io, id, ({ api }, org, ref) => api.updateEndpoint(org, { ...ref, ...limits }))
+  const shown = { id, max_in_flight: ep.max_in_flight, rate_limit: ep.rate_limit }
+  report(io, values.json === true, shown, `updated ${id}: ${formatLimits(ep.max_in_flight, ep.rate_limit)}`)
+}
+
 async function disableAction(args: string[], io: Io): Promise<void> {
   const { values, positionals } = parse(args, { reason: { type: 'string' }, json: { type: 'boolean' } }, 1)
   const id = endpointId(positionals)
   const reason = values.reason ?? 'disabled by an operator'
-  if (reason.trim() === '' || reason.length > 500) {
-    throw new UsageError('--reason must be 1 to 500 characters')
-  }
-  const { endpoint, dropped } = await withContext(io, async ({ db }) => {
-    const endpoint = await existing(db, id)
-    return { endpoint, dropped: await disableEndpoint(db, id, reason) }
+  const { enabled, dropped } = await withEndpoint(io, id, async ({ api }, org, ref) => {
+    const before = await api.getEndpoint(org, ref)
+    const result = await api.disableEndpoint(org, { ...ref, reason })
+    return { enabled: before.enabled, dropped: result.dropped_deliveries }
   })
-  const was = endpoint.enabled ? '' : ' (it was already disabled)'
+  const was = enabled ? '' : ' (it was already disabled)'
   report(
     io,
     values.json === true,
@@ -245,43 +224,23 @@ async function disableAction(args: string[], io: Io): Promise<void> {
 
 async function enableAction(args: string[], io: Io): Promise<void> {
   const { id, json } = endpointArg(args)
-  await withContext(io, async ({ db }) => {
-    await existing(db, id)
-    if (!(await enableEndpoint(db, id))) {
-      throw new CommandError(`endpoint ${id} was deleted meanwhile`)
-    }
-  })
+  await withEndpoint(io, id, ({ api }, org, ref) => api.enableEndpoint(org, ref))
   report(io, json, { id, enabled: true }, `enabled ${id}`)
 }
 
 async function deleteAction(args: string[], io: Io): Promise<void> {
   const { id, json } = endpointArg(args)
-  const dropped = await withContext(io, async ({ db }) => {
-    await existing(db, id)
-    return deleteEndpoint(db, id)
-  })
+  const { dropped_deliveries: dropped } = await withEndpoint(io, id, ({ api }, org, ref) =>
+    api.deleteEndpoint(org, ref),
+  )
   report(io, json, { id, deleted: true, dropped }, `deleted ${id}; dropped ${dropped} pending deliveries`)
 }
 
 async function rotateAction(args: string[], io: Io): Promise<void> {
   const { values, positionals } = parse(args, { force: { type: 'boolean' }, json: { type: 'boolean' } }, 1)
   const id = endpointId(positionals)
-  const secret = generateSecret()
-  await withContext(io, async ({ db, box, config }) => {
-    await existing(db, id)
-    const rotation = await rotateEndpointSecret(
-      db,
-      id,
-      box.seal(secret),
-      config.rotationGraceMs,
-      values.force,
-    )
-    if (rotation.result === 'missing') {
-      throw new CommandError(`endpoint ${id} was deleted meanwhile`)
-    }
-    if (rotation.result === 'signing') {
-      throw new CommandError(stillSigning(`endpoint ${id}`, rotation.until))
-    }
-  })
+  const { secret } = await withEndpoint(io, id, ({ api }, org, ref) =>
+    api.rotateEndpointSecret(org, { ...ref, force: values.force === true }),
+  )
   printSecret(io, values.json === true, { id, secret })
 }

@@ -1,3 +1,5 @@
+import type { WebhooksApi } from '../api/webhooks-api.ts'
+import { createWebhooksApi } from '../api/webhooks-api.ts'
 import { loadConfig } from '../config.ts'
 import { generateSecret } from '../delivery/sign.ts'
 import type { EmbeddedPostgres } from '../dev/embedded-postgres.ts'
@@ -11,10 +13,11 @@ import { createLogger } from '../logger.ts'
 import { createSecretBox } from '../secret-box.ts'
 import type { Db } from '../store/database.ts'
 import { createDb, createPool } from '../store/database.ts'
-import { createEndpoint, deleteEndpoint, listEndpoints } from '../store/endpoints.ts'
+import { createEndpoint } from '../store/endpoints.ts'
 import { printable } from '../text.ts'
 import type { WorkerHandle } from '../worker/runner.ts'
 import { startWorker } from '../worker/runner.ts'
+import { collect } from './api.ts'
 import type { Command, Io } from './io.ts'
 import { parse, UsageError } from './io.ts'
 
@@ -52,7 +55,9 @@ type Running = {
   receiver?: ListenReceiver
   worker?: WorkerHandle
   db?: Db
-  endpointId?: string
+  api?: WebhooksApi
+  /** The endpoint this run registered, and its org. */
+  endpoint?: { org: string; endpoint_id: string }
 }
 
 async function listen(io: Io, orgId: string, receiverPort: number): Promise<void> {
@@ -77,17 +82,22 @@ async function listen(io: Io, orgId: string, receiverPort: number): Promise<void
     )
     const db = createDb(createPool(databaseUrl, 2, logger))
     running.db = db
-    await deleteLeftovers(db, orgId)
     const box = createSecretBox(config.secretsKey, config.secretsKeyPrevious)
-    running.endpointId = await createEndpoint(db, {
+    const api = createWebhooksApi({ db, box, rotationGraceMs: config.rotationGraceMs })
+    running.api = api
+    await deleteLeftovers(api, orgId)
+    // Through the store, not the API, which makes the secret: the receiver needs it before it
+    // has the URL the endpoint is registered with.
+    const endpointId = await createEndpoint(db, {
       orgId,
       url: running.receiver.url,
       sealedSecret: box.seal(secret),
       eventTypes: null,
       description: DESCRIPTION,
     })
+    running.endpoint = { org: orgId, endpoint_id: endpointId }
     const events = await recordSamples(db, orgId)
-    io.out(introduction(orgId, running.receiver.url, running.endpointId, databaseUrl, events))
+    io.out(introduction(orgId, running.receiver.url, endpointId, databaseUrl, events))
     await stop.requested
   } finally {
     stop.dispose()
@@ -96,10 +106,10 @@ async function listen(io: Io, orgId: string, receiverPort: number): Promise<void
 }
 
 /** Endpoints of this command that a run killed outright left behind: they lead nowhere now. */
-async function deleteLeftovers(db: Db, orgId: string): Promise<void> {
-  for (const endpoint of await listEndpoints(db, orgId)) {
+async function deleteLeftovers(api: WebhooksApi, orgId: string): Promise<void> {
+  for (const endpoint of await collect(Number.POSITIVE_INFINITY, (page) => api.listEndpoints(orgId, page))) {
     if (endpoint.description === DESCRIPTION) {
-      await deleteEndpoint(db, endpoint.id)
+      await api.deleteEndpoint(orgId, { endpoint_id: endpoint.id })
     }
   }
 }
@@ -108,7 +118,7 @@ async function cleanUp(running: Running, io: Io): Promise<void> {
   const steps: Array<[string, () => Promise<unknown>]> = [
     [
       'delete the endpoint',
-      async () => running.endpointId && running.db && deleteEndpoint(running.db, running.endpointId),
+      async () => running.endpoint && running.api?.deleteEndpoint(running.endpoint.org, running.endpoint),
     ],
     ['stop the worker', async () => running.worker?.stop()],
     ['close the database', async () => running.db?.destroy()],
@@ -125,8 +135,8 @@ async function cleanUp(running: Running, io: Io): Promise<void> {
       io.err(`could not ${what}: ${errorText(error)}`)
     })
   }
-  if (clean && running.endpointId !== undefined) {
-    io.err(`stopped; endpoint ${running.endpointId} deleted`)
+  if (clean && running.endpoint !== undefined) {
+    io.err(`stopped; endpoint ${running.endpoint.endpoint_id} deleted`)
   }
 }
 

@@ -1,8 +1,10 @@
+import { WebhookError } from '../errors.ts'
 import type { Db } from '../store/database.ts'
 import { endpointState, eventExists, orgExists, orgHasSecret } from '../store/history.ts'
 import type { ReplayCandidate, ReplaySelector, SkipReason } from '../store/replay.ts'
 import { countMatches, replay, selectCandidates } from '../store/replay.ts'
-import { withContext } from './context.ts'
+import type { ApiContext } from './api.ts'
+import { ownerOf, withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, parse, printJson, printTable, UsageError } from './io.ts'
 import { createProgressBar } from './progress.ts'
@@ -136,12 +138,37 @@ type Outcome = {
   listed: Array<ReplayCandidate & { action: string }>
 }
 
+const noneSkipped = (): Record<SkipReason, number> => ({ in_progress: 0, destination_inactive: 0 })
+
+/**
+ * One delivery, replayed by the API as its org. One already pending is counted as skipped, as in
+ * bulk; one whose destination cannot receive it is refused with what to do about it.
+ */
+async function replayOne(context: ApiContext, deliveryId: string): Promise<Outcome> {
+  const org = await ownerOf(context, 'delivery', deliveryId)
+  const skippedBy = noneSkipped()
+  try {
+    await context.api.replayDelivery(org, { delivery_id: deliveryId })
+  } catch (error) {
+    const code = error instanceof WebhookError ? error.code : undefined
+    if (code === 'DESTINATION_INACTIVE') {
+      await checkTarget(context.db, { by: 'delivery', deliveryId })
+    }
+    if (code !== 'DELIVERY_IN_PROGRESS') {
+      throw error
+    }
+    skippedBy.in_progress = 1
+  }
+  const replayed = 1 - skippedBy.in_progress
+  return { summary: { matched: 1, replayed, skipped: 1 - replayed }, skippedBy, listed: [] }
+}
+
 async function run(db: Db, selector: ReplaySelector, dryRun: boolean, io: Io): Promise<Outcome> {
   await checkTarget(db, selector)
   const bulk = selector.by === 'endpoint' || selector.by === 'org'
   const bar = bulk && io.isTTY ? createProgressBar(io, dryRun ? 'checked' : 'replayed') : undefined
   const total = bar === undefined ? 0 : await countMatches(db, selector)
-  const skippedBy: Record<SkipReason, number> = { in_progress: 0, destination_inactive: 0 }
+  const skippedBy = noneSkipped()
   const listed: Outcome['listed'] = []
   const summary = await replay(db, selector, {
     dryRun,
@@ -178,7 +205,11 @@ export const replayCommand: Command = {
     })
     const selector = toSelector(values)
     const dryRun = values['dry-run'] === true
-    const outcome = await withContext(io, ({ db }) => run(db, selector, dryRun, io))
+    const outcome = await withApi(io, (context) =>
+      selector.by === 'delivery' && !dryRun
+        ? replayOne(context, selector.deliveryId)
+        : run(context.db, selector, dryRun, io),
+    )
     if (values.json) {
       printJson(io, jsonReport(outcome, dryRun))
     } else {

@@ -1,8 +1,8 @@
-import { generateSecret } from '../delivery/sign.ts'
-import { createOrgSecret, rotateOrgSecret } from '../store/secrets.ts'
-import { withContext } from './context.ts'
+import { WebhookError } from '../errors.ts'
+import { shown } from '../text.ts'
+import { withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
-import { asUsageError, CommandError, parse, printJson, required, UsageError } from './io.ts'
+import { CommandError, parse, printJson, required, UsageError } from './io.ts'
 import { reencryptCommand } from './secrets-reencrypt.ts'
 
 const usage = `imtegrate-webhooks secrets <create|rotate> --org ORG [--force] [--json]
@@ -35,33 +35,29 @@ export const secretsCommand: Command = {
       throw new UsageError('--force applies to rotate only')
     }
     const orgId = required(values.org, '--org')
-    const secret = generateSecret()
-    await withContext(io, async ({ db, box, config }) => {
-      if (action === 'create') {
-        const created = await createOrgSecret(db, orgId, box.seal(secret)).catch((error: unknown) => {
-          throw asUsageError(error)
-        })
-        if (!created) {
-          throw new CommandError(`org ${orgId} already has a secret; use \`secrets rotate --org ${orgId}\``)
-        }
-      } else {
-        const rotation = await rotateOrgSecret(
-          db,
-          orgId,
-          box.seal(secret),
-          config.rotationGraceMs,
-          values.force,
-        )
-        if (rotation.result === 'missing') {
-          throw new CommandError(`org ${orgId} has no secret yet; use \`secrets create --org ${orgId}\``)
-        }
-        if (rotation.result === 'signing') {
-          throw new CommandError(stillSigning(`org ${orgId}`, rotation.until))
-        }
+    const { secret } = await withApi(io, async ({ api }) => {
+      try {
+        return action === 'create'
+          ? await api.createOrgSecret(orgId)
+          : await api.rotateOrgSecret(orgId, { force: values.force === true })
+      } catch (error) {
+        throw withHint(error, orgId)
       }
     })
     printSecret(io, values.json === true, { org_id: orgId, secret })
   },
+}
+
+/** The API's refusals, with the command that goes ahead. */
+function withHint(error: unknown, orgId: string): unknown {
+  const code = error instanceof WebhookError ? error.code : undefined
+  const org = shown(orgId)
+  const hints: Partial<Record<string, string>> = {
+    SECRET_EXISTS: `org ${org} already has a secret; use \`secrets rotate --org ${org}\``,
+    NOT_FOUND: `org ${org} has no secret yet; use \`secrets create --org ${org}\``,
+  }
+  const hint = code === undefined ? undefined : hints[code]
+  return hint === undefined ? error : new CommandError(hint, { cause: error })
 }
 
 export function printSecret(io: Io, json: boolean, fields: Record<string, string>): void {
@@ -73,9 +69,4 @@ export function printSecret(io: Io, json: boolean, fields: Record<string, string
     io.out(`${key}: ${value}`)
   }
   io.err('Store the secret now: it is shown only this once.')
-}
-
-/** Why a second rotation is refused, and how to go ahead anyway. */
-export function stillSigning(whose: string, until: Date): string {
-  return `the secret ${whose} had before its last rotation still signs until ${until.toISOString()}; rotating again now would retire it at once, failing receivers that have not switched yet. Wait until then, or pass --force`
 }

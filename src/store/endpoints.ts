@@ -1,8 +1,6 @@
 import { sql } from 'kysely'
 import { asInvalidArgument, WebhookError } from '../errors.ts'
 import type { Db, Trx } from './database.ts'
-import type { Rotation } from './secrets.ts'
-import { previousRetired, refusal, rotatedSecret } from './secrets.ts'
 
 /** An endpoint as operators see it: never its secrets. */
 export type EndpointSummary = {
@@ -112,18 +110,9 @@ export function selectSummaries(db: Db) {
     ])
 }
 
-/** The endpoints that were not deleted, of one org or of all, oldest first. */
-export async function listEndpoints(db: Db, orgId?: string): Promise<EndpointSummary[]> {
-  let query = selectSummaries(db).where('deleted_at', 'is', null)
-  if (orgId !== undefined) {
-    query = query.where('org_id', '=', orgId)
-  }
-  return query.orderBy('id').execute()
-}
-
-/** One endpoint, deleted or not; undefined when the id is unknown. */
-export async function findEndpoint(db: Db, id: string): Promise<EndpointSummary | undefined> {
-  return selectSummaries(db).where('id', '=', id).executeTakeFirst()
+/** Every org's endpoints that were not deleted, oldest first: an operator's view across orgs. */
+export async function listEndpoints(db: Db): Promise<EndpointSummary[]> {
+  return selectSummaries(db).where('deleted_at', 'is', null).orderBy('id').execute()
 }
 
 /**
@@ -168,64 +157,4 @@ export async function disableEndpoints(
     )
     select count(*)::int as n from dropped`.execute(trx)
   return { disabled: disabled.map((row) => row.id), dropped: rows[0]?.n ?? 0 }
-}
-
-/** Disables one endpoint (see disableEndpoints); returns how many pending deliveries were dropped. */
-export async function disableEndpoint(db: Db, id: string, reason: string): Promise<number> {
-  return db.transaction().execute(async (trx) => (await disableEndpoints(trx, [id], reason)).dropped)
-}
-
-/** Soft delete: the endpoint is disabled for good and hidden from lists; history stays. */
-export async function deleteEndpoint(db: Db, id: string): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const { dropped } = await disableEndpoints(trx, [id], 'the endpoint was deleted')
-    await trx
-      .updateTable('webhooks.endpoints')
-      .set({ deleted_at: sql`now()`, updated_at: sql`now()` })
-      .where('id', '=', id)
-      .where('deleted_at', 'is', null)
-      .execute()
-    return dropped
-  })
-}
-
-/** Enables a disabled endpoint; dropped deliveries stay dropped until replayed. False if deleted or unknown. */
-export async function enableEndpoint(db: Db, id: string): Promise<boolean> {
-  const result = await db
-    .updateTable('webhooks.endpoints')
-    .set({ enabled: true, disabled_at: null, disabled_reason: null, updated_at: sql`now()` })
-    .where('id', '=', id)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst()
-  return Number(result.numUpdatedRows) === 1
-}
-
-/**
- * Replaces an endpoint's secret; the old one keeps signing (beside the new one, in
- * webhook-signature) for `graceMs`. `missing` if the endpoint is deleted or unknown; see Rotation.
- */
-export async function rotateEndpointSecret(
-  db: Db,
-  id: string,
-  sealed: string,
-  graceMs: number,
-  force = false,
-): Promise<Rotation> {
-  const result = await db
-    .updateTable('webhooks.endpoints')
-    .set({ ...rotatedSecret(sealed, graceMs), updated_at: sql`now()` })
-    .where('id', '=', id)
-    .where('deleted_at', 'is', null)
-    .where(previousRetired(force))
-    .executeTakeFirst()
-  if (Number(result.numUpdatedRows) === 1) {
-    return { result: 'rotated' }
-  }
-  const row = await db
-    .selectFrom('webhooks.endpoints')
-    .select('previous_expires_at')
-    .where('id', '=', id)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst()
-  return refusal(row)
 }

@@ -14,7 +14,11 @@ type DeliveryContext = {
 
 /** A delivery as operators see it: its state now (webhooks.delivery_state) and the event it carries. */
 export type DeliveryRow = DeliveryContext &
-  Omit<DeliveryStateView, 'delivery_id' | 'destination_id' | keyof DeliveryContext> & { id: string }
+  Omit<DeliveryStateView, 'delivery_id' | 'destination_id' | keyof DeliveryContext> & {
+    id: string
+    /** An example sent from the API to one endpoint, not a render's event. */
+    test: boolean
+  }
 
 /** One row of webhooks.delivery_history: one attempt. */
 export type HistoryRow = DeliveryContext & {
@@ -60,6 +64,7 @@ export function selectDeliveries(db: Db) {
       'd.event_id',
       'e.type as event_type',
       'e.subject_id',
+      'e.test',
       'd.org_id',
       'd.destination',
       'd.endpoint_id',
@@ -102,6 +107,18 @@ export async function deliveryAttempts(db: Db, deliveryId: string): Promise<Hist
     where delivery_id = ${deliveryId}
     order by attempt`.execute(db)
   return rows
+}
+
+/**
+ * The org an endpoint (deleted or not) or a delivery belongs to; undefined for an unknown id. For
+ * an operator who names one by its id alone: what may be done with it is then the org's API's to say.
+ */
+export async function orgOf(db: Db, kind: 'endpoint' | 'delivery', id: string): Promise<string | undefined> {
+  const row =
+    kind === 'endpoint'
+      ? await db.selectFrom('webhooks.endpoints').select('org_id').where('id', '=', id).executeTakeFirst()
+      : await db.selectFrom('webhooks.deliveries').select('org_id').where('id', '=', id).executeTakeFirst()
+  return row?.org_id
 }
 
 export type EndpointState = 'missing' | 'active' | 'disabled' | 'deleted'

@@ -32,7 +32,7 @@ export type DeliveryKey = { micros: string; id: string }
 /** `next`: older than `from`; `prev`: newer than `from`, nearest first. */
 export type DeliveryPage = { direction: 'next' | 'prev'; from: DeliveryKey | undefined; limit: number }
 
-export type OrgDeliveryRow = DeliveryRow & { test: boolean; key: DeliveryKey }
+export type OrgDeliveryRow = DeliveryRow & { key: DeliveryKey }
 
 function withKey<T extends { key_micros: string; id: string }>(row: T) {
   const { key_micros, ...rest } = row
@@ -55,10 +55,7 @@ export async function listOrgDeliveries(
   const from = page.from
   const fromAt = from && sql<Date>`timestamptz 'epoch' + ${from.micros}::bigint * interval '1 microsecond'`
   const rows = await selectDeliveries(db)
-    .select([
-      'e.test',
-      sql<string>`(extract(epoch from d.created_at) * 1000000)::bigint::text`.as('key_micros'),
-    ])
+    .select(sql<string>`(extract(epoch from d.created_at) * 1000000)::bigint::text`.as('key_micros'))
     .where('d.org_id', '=', org)
     .$if(statuses !== undefined, (q) =>
       q.where(
@@ -87,7 +84,6 @@ export async function listOrgDeliveries(
 }
 
 export type OrgDeliveryDetail = DeliveryRow & {
-  test: boolean
   event_created_at: Date
   data: unknown
   attempt_log: HistoryRow[]
@@ -100,7 +96,7 @@ export async function findOrgDelivery(
   id: string,
 ): Promise<OrgDeliveryDetail | undefined> {
   const row = await selectDeliveries(db)
-    .select(['e.test', 'e.created_at as event_created_at', 'e.data'])
+    .select(['e.created_at as event_created_at', 'e.data'])
     .where('d.org_id', '=', org)
     .where('d.delivery_id', '=', id)
     .executeTakeFirst()

@@ -157,7 +157,10 @@ export async function enableOrgEndpoint(db: Db, org: string, id: string): Promis
   return Number(result.numUpdatedRows) === 1
 }
 
-/** Replaces the org's endpoint's secret (see rotateEndpointSecret); `missing` when not the org's. */
+/**
+ * Replaces the org's endpoint's secret; the old one keeps signing (beside the new one, in
+ * webhook-signature) for `graceMs`. `missing` when not the org's, or deleted; see Rotation.
+ */
 export async function rotateOrgEndpointSecret(
   db: Db,
   org: string,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClaimedDelivery } from '../../src/store/claim.ts'
 import { claimDeliveries } from '../../src/store/claim.ts'
 import type { Db } from '../../src/store/database.ts'
-import { disableEndpoint } from '../../src/store/endpoints.ts'
+import { disableOrgEndpoint } from '../../src/store/org-endpoints.ts'
 import type { AttemptRecord } from '../../src/store/outcomes.ts'
 import { recordOutcomes } from '../../src/store/outcomes.ts'
 import type { TestDb } from '../helpers/database.ts'
@@ -99,7 +99,7 @@ async function statusOf(deliveryId: string) {
 describe('recordOutcomes', () => {
   it('drops, and says it dropped, a retry whose endpoint was disabled during its attempt', async () => {
     const claimed = await claimNew('ep_off', ['dlv_off_ok', 'dlv_off_busy'])
-    await disableEndpoint(testDb.db, 'ep_off', 'paused by customer')
+    await disableOrgEndpoint(testDb.db, 'org_1', 'ep_off', 'paused by customer')
     const droppedNow = await recordAttempts(testDb.db, [
       result(pick(claimed, 'dlv_off_ok'), 200),
       result(pick(claimed, 'dlv_off_busy'), 503),
@@ -119,7 +119,7 @@ describe('recordOutcomes', () => {
     const first = pick(await claimNew('ep_late', ['dlv_late'], 1), 'dlv_late')
     await sleep(20)
     expect(pick(await claim(testDb.db), 'dlv_late').attempts).toBe(2)
-    await disableEndpoint(testDb.db, 'ep_late', 'disabled by an operator')
+    await disableOrgEndpoint(testDb.db, 'org_1', 'ep_late', 'disabled by an operator')
     // Regression: the late retry was rewritten as dropped for the disabled endpoint, although
     // the delivery was another worker's attempt 2, still in flight.
     expect([...(await recordAttempts(testDb.db, [result(first, 503)]))]).toEqual([])

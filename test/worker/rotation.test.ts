@@ -119,7 +119,9 @@ describe.each([
     // failing receivers still on it. It is refused, naming until when, and sends nothing new.
     const refused = await dest.rotateRefused()
     expect(refused.code).toBe(1)
-    expect(refused.err).toMatch(/still signs until \d{4}-.*Wait until then, or pass --force$/)
+    expect(refused.err).toMatch(
+      /still signs until \d{4}-.*Wait until then, or rotate with force \(--force\)$/,
+    )
     const still = await dest.send()
     expect(standardVerifies(still, oldSecret)).toBe(true)
     expect(imtegrateVerifies(still, newSecret)).toBe(true)
