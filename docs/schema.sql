@@ -435,29 +435,51 @@ CREATE FUNCTION webhooks.hold_outcome(delivery_id text, attempt_no integer, erro
 #variable_conflict use_variable
 declare
   note text := 'outcome_unrecorded: ' || left(error, 500);
+  dest bigint;
+  due timestamptz;
+  gone record;
 begin
+  select q.destination_id into dest from webhooks.delivery_queue q
+  where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no;
+  if dest is null then
+    return 'not_owned';
+  end if;
+  perform 1 from webhooks.destinations d where d.id = dest for update;
+
   if retry_in_ms is not null then
     update webhooks.delivery_queue q
     set leased = false, leased_by = null, due_at = now() + retry_in_ms * interval '1 millisecond',
       failures = q.failures + 1, last_error = note
-    where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no;
-    return case when found then 'retrying' else 'not_owned' end;
+    where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no
+    returning q.due_at into due;
+    if not found then
+      return 'not_owned';
+    end if;
+    perform webhooks.wake_held_destination(dest, due);
+    return 'retrying';
   end if;
   begin
     delete from webhooks.delivery_queue q
-    where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no;
+    where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no
+    returning q.attempts, q.failures, q.replays into gone;
     if not found then
       return 'not_owned';
     end if;
     update webhooks.deliveries d
-    set status = 'dropped', dropped_at = now(), last_error = note, updated_at = now()
+    set status = 'dropped', dropped_at = now(), last_error = note, updated_at = now(),
+      attempts = gone.attempts, failures = gone.failures + 1, replays = gone.replays
     where d.id = hold_outcome.delivery_id;
+    perform webhooks.wake_held_destination(dest, null);
     return 'dropped';
   exception when others then
     update webhooks.delivery_queue q
     set leased = false, leased_by = null, due_at = 'infinity', last_error = note
     where q.delivery_id = hold_outcome.delivery_id and q.leased and q.attempts = hold_outcome.attempt_no;
-    return case when found then 'held' else 'not_owned' end;
+    if not found then
+      return 'not_owned';
+    end if;
+    perform webhooks.wake_held_destination(dest, null);
+    return 'held';
   end;
 end $$;
 
@@ -814,6 +836,19 @@ begin
       extract(epoch from clock_timestamp() + interval '1 second')::text, false);
   end if;
 end $$;
+
+CREATE FUNCTION webhooks.wake_held_destination(dest bigint, due timestamp with time zone) RETURNS void
+    LANGUAGE sql
+    AS $$
+  update webhooks.destinations d
+  set saturated = false,
+    ready_at = case
+      when d.backoff_until > now() then d.backoff_until
+      when d.saturated then now()
+      else least(d.ready_at, due)
+    end
+  where d.id = dest
+$$;
 
 CREATE TABLE webhooks.api_keys (
     id text NOT NULL,

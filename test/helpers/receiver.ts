@@ -80,3 +80,15 @@ export async function startReceiver(): Promise<Receiver> {
       }),
   }
 }
+
+/** How many requests carried each delivery id (X-Imtegrate-Delivery-Id), of those to `path` if given. */
+export function requestsPerDelivery(requests: readonly Received[], path?: string): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const request of requests) {
+    const id = request.headers['x-imtegrate-delivery-id']
+    if (typeof id === 'string' && (path === undefined || request.path === path)) {
+      counts.set(id, (counts.get(id) ?? 0) + 1)
+    }
+  }
+  return counts
+}
