@@ -5,6 +5,17 @@
 
 CREATE SCHEMA webhooks;
 
+CREATE FUNCTION webhooks.check_collection_known(org_id text, collection_id text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+  if not exists (select 1 from webhooks.collections c
+                 where c.org_id = check_collection_known.org_id and c.id = check_collection_known.collection_id) then
+    perform webhooks.invalid('collection_id', format('%s is not an open collection of org %s (call webhooks.open_collection first)',
+      collection_id, org_id));
+  end if;
+end $$;
+
 CREATE FUNCTION webhooks.check_endpoint_limits(max_in_flight integer, rate_limit double precision) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     AS $$
@@ -50,6 +61,24 @@ begin
   end if;
 end $_$;
 
+CREATE FUNCTION webhooks.check_reported_again(org_id text, render_id text, kind text, collection_id text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+declare
+  first_kind text;
+begin
+  select split_part(e.type, '.', 1) into first_kind from webhooks.events e
+  where e.org_id = check_reported_again.org_id and e.subject_id = check_reported_again.render_id
+    and e.type <> 'collection.completed';
+  if first_kind <> check_reported_again.kind then
+    perform webhooks.invalid('kind', format('%L differs from %L, reported first for render %s',
+      check_reported_again.kind, first_kind, check_reported_again.render_id));
+  end if;
+  if check_reported_again.collection_id is not null then
+    perform webhooks.check_collection_known(check_reported_again.org_id, check_reported_again.collection_id);
+  end if;
+end $$;
+
 CREATE FUNCTION webhooks.check_url(argument text, value text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     AS $_$
@@ -64,8 +93,10 @@ begin
     perform webhooks.invalid(argument, 'must not contain credentials');
   elsif value ~ '[[:cntrl:]]' then
     perform webhooks.invalid(argument, 'must not contain control characters');
+  elsif position('\' in value) > 0 then
+    perform webhooks.invalid(argument, 'must not contain a backslash (URL parsers read it as a slash)');
   elsif not webhooks.url_ok(value) then
-    perform webhooks.invalid(argument, format('has no valid host and port (an ASCII name, a dotted IPv4 address or a bracketed IPv6 one, then a port up to 65535), got %L', left(value, 100)));
+    perform webhooks.invalid(argument, format('has no valid host and port (a name of dot-separated labels of letters, digits and inner hyphens, without a trailing dot; a dotted IPv4 address; or a bracketed IPv6 one; then an optional port from 1 to 65535), got %L', left(value, 100)));
   end if;
 end $_$;
 
@@ -336,7 +367,7 @@ CREATE FUNCTION webhooks.event_types() RETURNS text[]
   select array['image.completed', 'image.failed', 'video.completed', 'video.failed', 'collection.completed']
 $$;
 
-CREATE FUNCTION webhooks.explain_render_arguments(org_id text, render_id text, kind text, status text, template_id text, result_url text, duration_ms integer, webhook_url text, collection_id text, error jsonb) RETURNS void
+CREATE FUNCTION webhooks.explain_render_arguments(org_id text, render_id text, kind text, status text, template_id text, result_url text, duration_ms double precision, webhook_url text, collection_id text, error jsonb) RETURNS void
     LANGUAGE plpgsql
     AS $$
 begin
@@ -358,20 +389,35 @@ begin
   end if;
   if duration_ms < 0 then
     perform webhooks.invalid('duration_ms', format('must not be negative, got %s', duration_ms));
+  elsif not (duration_ms <= 2147483647 and duration_ms = trunc(duration_ms)) then
+    perform webhooks.invalid('duration_ms', format('must be a whole number of milliseconds up to 2147483647, got %s',
+      duration_ms));
   end if;
   perform webhooks.check_url('webhook_url', webhook_url);
-  if result_url is not null and length(result_url) > 4096 then
+  if result_url is null then
+    null;
+  elsif length(result_url) > 4096 then
     perform webhooks.invalid('result_url', format('is %s characters long; the limit is 4096', length(result_url)));
+  elsif result_url = '' then
+    perform webhooks.invalid('result_url', 'is empty (pass null when there is none)');
+  elsif result_url ~ '[[:cntrl:]]' then
+    perform webhooks.invalid('result_url', 'must not contain control characters');
+  elsif status = 'failed' then
+    perform webhooks.invalid('result_url', 'is for a completed render, not a failed one (pass null)');
   end if;
-  if error is not null then
-    if jsonb_typeof(error) <> 'object'
-       or exists (select 1 from jsonb_object_keys(error) k where k not in ('code', 'message'))
-       or coalesce(jsonb_typeof(error -> 'code'), 'string') <> 'string'
-       or coalesce(jsonb_typeof(error -> 'message'), 'string') <> 'string' then
-      perform webhooks.invalid('error', 'must be a JSON object {code, message} of strings');
-    elsif length(error::text) > 4096 then
-      perform webhooks.invalid('error', 'is longer than 4096 characters');
-    end if;
+  if error is null then
+    null;
+  elsif jsonb_typeof(error) <> 'object'
+     or exists (select 1 from jsonb_object_keys(error) k where k not in ('code', 'message'))
+     or coalesce(jsonb_typeof(error -> 'code'), 'string') <> 'string'
+     or coalesce(jsonb_typeof(error -> 'message'), 'string') <> 'string' then
+    perform webhooks.invalid('error', 'must be a JSON object {code, message} of strings');
+  elsif length(error::text) > 4096 then
+    perform webhooks.invalid('error', 'is longer than 4096 characters');
+  elsif error = '{}'::jsonb or error @> '{"code": ""}' or error @> '{"message": ""}' then
+    perform webhooks.invalid('error', 'must give a code, a message or both, none of them empty (pass null when there is no error)');
+  elsif status = 'completed' then
+    perform webhooks.invalid('error', 'is for a failed render, not a completed one (pass null)');
   end if;
   -- Reached only if the two rule sets disagree: refuse rather than record unchecked input.
   raise exception using errcode = 'XX000',
@@ -514,7 +560,7 @@ begin
     || lpad(to_hex((random() * 134217728)::bigint), 7, '0');
 end $$;
 
-CREATE FUNCTION webhooks.open_collection(org_id text, collection_id text, child_count integer, template_id text DEFAULT NULL::text, webhook_url text DEFAULT NULL::text) RETURNS void
+CREATE FUNCTION webhooks.open_collection(org_id text, collection_id text, child_count double precision, template_id text DEFAULT NULL::text, webhook_url text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
     AS $$
 declare
@@ -529,12 +575,14 @@ begin
     perform webhooks.invalid('child_count', format('must be at least 1, got %s', coalesce(open_collection.child_count::text, 'null')));
   elsif open_collection.child_count > 100000 then
     perform webhooks.invalid('child_count', format('must be at most 100000, got %s', open_collection.child_count));
+  elsif open_collection.child_count <> trunc(open_collection.child_count) then
+    perform webhooks.invalid('child_count', format('must be a whole number, got %s', open_collection.child_count));
   end if;
   perform webhooks.check_url('webhook_url', open_collection.webhook_url);
 
   insert into webhooks.collections (org_id, id, template_id, webhook_url, child_count)
   values (open_collection.org_id, open_collection.collection_id, open_collection.template_id,
-          open_collection.webhook_url, open_collection.child_count)
+          open_collection.webhook_url, open_collection.child_count::integer)
   on conflict do nothing;
   if found then
     return;
@@ -690,7 +738,7 @@ begin
   select o.delivery_id from owned o where o.drop_reason is not null;
 end $$;
 
-CREATE FUNCTION webhooks.record_render_status(org_id text, render_id text, kind text, status text, template_id text DEFAULT NULL::text, result_url text DEFAULT NULL::text, duration_ms integer DEFAULT NULL::integer, webhook_url text DEFAULT NULL::text, collection_id text DEFAULT NULL::text, error jsonb DEFAULT NULL::jsonb) RETURNS text
+CREATE FUNCTION webhooks.record_render_status(org_id text, render_id text, kind text, status text, template_id text DEFAULT NULL::text, result_url text DEFAULT NULL::text, duration_ms double precision DEFAULT NULL::double precision, webhook_url text DEFAULT NULL::text, collection_id text DEFAULT NULL::text, error jsonb DEFAULT NULL::jsonb) RETURNS text
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -708,6 +756,9 @@ begin
   end if;
 
   if record_render_status.status not in ('completed', 'failed') then
+    if record_render_status.collection_id is not null then
+      perform webhooks.check_collection_known(record_render_status.org_id, record_render_status.collection_id);
+    end if;
     return null;
   end if;
 
@@ -720,21 +771,23 @@ begin
     case when record_render_status.status = 'completed' then
       json_build_object('id', record_render_status.render_id, 'status', 'completed',
         'result_url', record_render_status.result_url, 'template_id', record_render_status.template_id,
-        'duration_ms', record_render_status.duration_ms)
+        'duration_ms', record_render_status.duration_ms::integer)
     when record_render_status.error is null then
       json_build_object('id', record_render_status.render_id, 'status', 'failed',
         'result_url', null, 'template_id', record_render_status.template_id,
-        'duration_ms', record_render_status.duration_ms)
+        'duration_ms', record_render_status.duration_ms::integer)
     else
       json_build_object('id', record_render_status.render_id, 'status', 'failed',
         'result_url', null, 'template_id', record_render_status.template_id,
-        'duration_ms', record_render_status.duration_ms,
+        'duration_ms', record_render_status.duration_ms::integer,
         'error', json_build_object('code', record_render_status.error ->> 'code',
                                    'message', record_render_status.error ->> 'message'))
     end,
     date_trunc('second', now()))
   on conflict (org_id, subject_id, (type = 'collection.completed')) do nothing;
   if not found then
+    perform webhooks.check_reported_again(record_render_status.org_id, record_render_status.render_id,
+      record_render_status.kind, record_render_status.collection_id);
     return null;
   end if;
 
@@ -749,7 +802,7 @@ begin
   return event_id;
 end $$;
 
-CREATE FUNCTION webhooks.render_arguments_valid(org_id text, render_id text, kind text, status text, template_id text, result_url text, duration_ms integer, webhook_url text, collection_id text, error jsonb) RETURNS boolean
+CREATE FUNCTION webhooks.render_arguments_valid(org_id text, render_id text, kind text, status text, template_id text, result_url text, duration_ms double precision, webhook_url text, collection_id text, error jsonb) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     AS $_$
   select coalesce(
@@ -759,15 +812,19 @@ CREATE FUNCTION webhooks.render_arguments_valid(org_id text, render_id text, kin
     and status in ('queued', 'rendering', 'completed', 'failed')
     and (template_id is null or (length(template_id) <= 200 and template_id ~ '^[A-Za-z0-9_.:-]+$'))
     and (collection_id is null or (length(collection_id) <= 200 and collection_id ~ '^[A-Za-z0-9_.:-]+$'))
-    and (duration_ms is null or duration_ms >= 0)
+    and (duration_ms is null
+         or (duration_ms >= 0 and duration_ms <= 2147483647 and duration_ms = trunc(duration_ms)))
     and (webhook_url is null or (length(webhook_url) <= 2048 and webhooks.url_ok(webhook_url)
          and webhook_url !~ '[[:cntrl:]]'))
-    and (result_url is null or length(result_url) <= 4096)
+    and (result_url is null or (length(result_url) <= 4096 and result_url <> ''
+         and result_url !~ '[[:cntrl:]]' and status <> 'failed'))
     and (error is null or (jsonb_typeof(error) = 'object'
          and error - array['code', 'message'] = '{}'::jsonb
          and coalesce(jsonb_typeof(error -> 'code'), 'string') = 'string'
          and coalesce(jsonb_typeof(error -> 'message'), 'string') = 'string'
-         and length(error::text) <= 4096)),
+         and length(error::text) <= 4096
+         and error <> '{}'::jsonb and not error @> '{"code": ""}' and not error @> '{"message": ""}'
+         and status <> 'completed')),
     false)
 $_$;
 
@@ -796,7 +853,7 @@ end $$;
 CREATE FUNCTION webhooks.url_ok(url text) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     AS $_$
-  select url ~ '^[Hh][Tt][Tt][Pp][Ss]?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&''()*+,;=-]+)(:(|[0-9]{1,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?][^\s#]*)?$'
+  select url ~ '^[Hh][Tt][Tt][Pp][Ss]?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:(|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?][^\s#\\]*)?$'
     -- A host whose last label is a number is read as an IPv4 address: it must be one.
     and (url !~ '^[A-Za-z]+://([^/?#:]*\.)?(0[Xx][0-9A-Fa-f]*|[0-9]+)\.?(:[0-9]*)?([/?]|$)'
          or url ~ '^[A-Za-z]+://((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.?(:[0-9]*)?([/?]|$)')

@@ -15,12 +15,15 @@ export type RenderStatusChange = {
   kind: RenderKind
   status: RenderStatus
   templateId?: string | null
+  /** Not with status 'failed' (refused, as by the SQL function). */
   resultUrl?: string | null
   /** Rounded to whole milliseconds (a difference of performance.now() readings will do). */
   durationMs?: number | null
   /** The render's own destination, signed with the org's render-webhook secret. */
   webhookUrl?: string | null
+  /** A collection opened with openCollection / webhooks.open_collection first. */
   collectionId?: string | null
+  /** Not with status 'completed': a code, a message or both, not empty (docs/contract.md section 4). */
   error?: { code?: string; message?: string } | null
 }
 

@@ -23,7 +23,7 @@ export async function recordInTransaction<DB>(
 ): Promise<string | null> {
   const result = await sql<{ event_id: string | null }>`select webhooks.record_render_status(
     org_id => ${args[0]}, render_id => ${args[1]}, kind => ${args[2]}, status => ${args[3]},
-    template_id => ${args[4]}, result_url => ${args[5]}, duration_ms => ${args[6]}::integer,
+    template_id => ${args[4]}, result_url => ${args[5]}, duration_ms => ${args[6]},
     webhook_url => ${args[7]}, collection_id => ${args[8]}, error => ${args[9]}::jsonb) as event_id`.execute(
     trx,
   )
@@ -46,7 +46,7 @@ export async function recordOnClient(
   const mark = client.query(`select set_config('webhooks.recorder_in_transaction', $1, true)`, [token])
   const call = client.query<{ event_id: string | null }>(
     `select webhooks.record_render_status(org_id => $1, render_id => $2, kind => $3, status => $4,
-      template_id => $5, result_url => $6, duration_ms => $7::integer, webhook_url => $8,
+      template_id => $5, result_url => $6, duration_ms => $7, webhook_url => $8,
       collection_id => $9, error => $10::jsonb) as event_id
     where current_setting('webhooks.recorder_in_transaction', true) = $11`,
     [...args, token],

@@ -119,6 +119,21 @@ describe('endpoints through the TypeScript API', () => {
         )
       ).message,
     ).toBe(`event_types.0 has unknown event type 'vid*'; known: ${types}, or a family such as video.*`)
+    // Regression (issue 13): a host the URL rules refuse, refused by the one SQL check on create and update.
+    const urlSql = await testDb.pool.query("select webhooks.check_url('url', 'https://exa$mple.com/')").then(
+      () => 'accepted',
+      (error: unknown) => (error as Error).message,
+    )
+    expect(urlSql).toMatch(/^url has no valid host and port/)
+    expect((await refusal(api.createEndpoint('org_ep', { url: 'https://exa$mple.com/' }))).message).toBe(
+      urlSql,
+    )
+    const ep = await api.createEndpoint('org_ep', { url: 'https://example.com/' })
+    expect(
+      (await refusal(api.updateEndpoint('org_ep', { endpoint_id: ep.id, url: 'https://exa$mple.com/' })))
+        .message,
+    ).toBe(urlSql)
+    expect((await refusal(api.createEndpoint('org_ep', { url: 'http://127.0.0.1:0/' }))).field).toBe('url')
     const sql = await testDb.pool
       .query("select webhooks.check_event_types('event_types', array['vid*'])")
       .then(

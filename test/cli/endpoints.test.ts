@@ -106,6 +106,10 @@ describe('endpoints create', () => {
   it.each([
     [['--org', 'org_c', '--url', 'ftp://example.com/x'], /url must be an absolute http\(s\) URL/],
     [['--org', 'org_c', '--url', 'https://user:pw@example.com/x'], /url must not contain credentials/],
+    // Regression (issue 13): accepted, then every attempt failed (port 0) or went to '//x'.
+    [['--org', 'org_c', '--url', 'http://127.0.0.1:0/'], /url has no valid host and port/],
+    [['--org', 'org_c', '--url', 'https://a..b/x'], /url has no valid host and port/],
+    [['--org', 'org_c', '--url', 'https://example.com/\\x'], /url must not contain a backslash/],
     [['--org', 'bad org', '--url', 'https://example.com/x'], /org_id may contain only/],
     [['--url', 'https://example.com/x'], /--org is required/],
     [['--org', 'org_c'], /--url is required/],

@@ -21,7 +21,7 @@ afterAll(async () => {
   await testDb?.drop()
 })
 
-const ARGS = `$1, $2, $3, $4, $5, $6, $7::integer, $8, $9, $10::jsonb`
+const ARGS = `$1, $2, $3, $4, $5, $6, $7::float8, $8, $9, $10::jsonb`
 
 // Values on both sides of each rule's boundary.
 const id = fc.oneof(
@@ -76,6 +76,11 @@ const url = fc.oneof(
     'http://x.example:65536/',
     'http://a%b.example/',
     'http://bücher.example/',
+    'http://127.0.0.1:0/',
+    'https://a..b/x',
+    'https://_/x',
+    'https://example.com./x',
+    'https://example.com/\\x',
     longUrl(2048),
     longUrl(2049),
     null,
@@ -86,6 +91,8 @@ const errorText = (messageLength: number) => JSON.stringify({ code: 'c', message
 const error = fc.oneof(
   fc.constantFrom(
     '{}',
+    '{"code":""}',
+    '{"code":"x","message":""}',
     '{"code":"x"}',
     '{"message":"y"}',
     '{"code":1}',
@@ -119,14 +126,18 @@ const edges: Record<keyof typeof base, fc.Arbitrary<unknown>> = {
   kind: fc.constantFrom('image', 'video', 'IMAGE', '', null),
   status: fc.constantFrom('queued', 'rendering', 'completed', 'failed', 'done', null),
   template_id: id,
-  result_url: fc.constantFrom(null, 'x'.repeat(4096), 'x'.repeat(4097)),
-  duration_ms: fc.constantFrom(null, -1, 0),
+  result_url: fc.constantFrom(null, 'x'.repeat(4096), 'x'.repeat(4097), '', 'a\u0007b', 'a\u0085b'),
+  duration_ms: fc.constantFrom(null, -1, 0, 2 ** 31 - 1, 2 ** 31, 1.5, -0.5, 'NaN', 'Infinity', '-Infinity'),
   webhook_url: url,
   collection_id: id,
   error,
 }
+// The status the other arguments are judged with: no result_url when failed, no error when completed.
+const status = fc.constantFrom('completed', 'failed', 'queued')
 const edgeCall = fc.oneof(
-  ...Object.entries(edges).map(([name, values]) => values.map((value) => ({ ...base, [name]: value }))),
+  ...Object.entries(edges).map(([name, values]) =>
+    fc.tuple(status, values).map(([s, value]) => ({ ...base, status: s, [name]: value })),
+  ),
 )
 
 describe('the quick argument check', () => {

@@ -118,7 +118,7 @@ describe('record_render_status given hostile input', () => {
     ['a unicode template id', { template_id: 'tpl_é' }, /^template_id may contain only/],
     [
       'an unopened collection',
-      { collection_id: 'col_none', status: 'completed' },
+      { collection_id: 'col_none', status: 'completed', error: null },
       /^collection_id col_none is not an open collection of org org_1/,
     ],
   ])('refuses %s with SQLSTATE 22023 naming the argument', async (_, overrides, message) => {
@@ -127,9 +127,135 @@ describe('record_render_status given hostile input', () => {
     expect(error?.message).toMatch(message)
   })
 
-  it('refuses an out-of-range duration cleanly (numeric_value_out_of_range)', async () => {
-    expect(await record({ duration_ms: 2 ** 31 })).toMatchObject({ code: '22003' })
-    expect(await record({ duration_ms: 1.5 })).toMatchObject({ code: '22P02' })
+  // Regression (issue 13): each was recorded, stored or silently dropped, or refused naming nothing.
+  it.each<[string, Partial<RenderArgs>, RegExp]>([
+    [
+      'a duration beyond an integer',
+      { duration_ms: 2 ** 31 },
+      /^duration_ms must be a whole number of milliseconds up to 2147483647, got 2147483648$/,
+    ],
+    [
+      'a fractional duration',
+      { duration_ms: 1.5 },
+      /^duration_ms must be a whole number of milliseconds up to 2147483647, got 1.5$/,
+    ],
+    ['a duration that is not a number', { duration_ms: 'NaN' }, /^duration_ms must be a whole number/],
+    ['an infinite duration', { duration_ms: 'Infinity' }, /^duration_ms must be a whole number/],
+    [
+      'an empty error',
+      { error: '{}' },
+      /^error must give a code, a message or both, none of them empty \(pass null when there is no error\)$/,
+    ],
+    ['an error with an empty code', { error: { code: '', message: 'm' } }, /^error must give a code/],
+    ['an error with an empty message', { error: { message: '' } }, /^error must give a code/],
+    ['an empty result_url', { status: 'completed', error: null, result_url: '' }, /^result_url is empty/],
+    [
+      'a result_url with a control character',
+      { status: 'completed', error: null, result_url: 'https://cdn.example/a\nb' },
+      /^result_url must not contain control characters$/,
+    ],
+    [
+      'a result_url on a failed render',
+      { result_url: 'https://cdn.example/r.png' },
+      /^result_url is for a completed render, not a failed one \(pass null\)$/,
+    ],
+    [
+      'an error on a completed render',
+      { status: 'completed' },
+      /^error is for a failed render, not a completed one \(pass null\)$/,
+    ],
+    [
+      'a collection_id no collection has, on a non-terminal status',
+      { status: 'queued', error: null, collection_id: 'col_none' },
+      /^collection_id col_none is not an open collection of org org_1 \(call webhooks.open_collection first\)$/,
+    ],
+  ])('refuses %s with SQLSTATE 22023 naming the argument', async (_, overrides, message) => {
+    const error = await record(overrides)
+    expect(error?.code).toBe('22023')
+    expect(error?.message).toMatch(message)
+  })
+
+  it('names duration_ms given as a literal too wide or fractional for an integer', async () => {
+    // Regression: the integer argument made these fail before the function ran, as 42883
+    // (function does not exist) naming no argument.
+    for (const literal of ['2147483648', '1.5', '1e300']) {
+      const error = await failureOf(testDb.pool, (c) =>
+        c.query(`select webhooks.record_render_status(org_id => 'org_1', render_id => 'img_1',
+          kind => 'image', status => 'completed', duration_ms => ${literal})`),
+      )
+      expect(error).toEqual({
+        code: '22023',
+        message: `duration_ms must be a whole number of milliseconds up to 2147483647, got ${Number(literal)}`,
+      })
+    }
+  })
+
+  it('keeps every earlier way of passing duration_ms and child_count working', async () => {
+    const calls = [
+      `select webhooks.record_render_status('org_1', 'img_p', 'image', 'completed', null, null, 3210)`,
+      `select webhooks.record_render_status(org_id => 'org_1', render_id => 'img_i', kind => 'image',
+        status => 'completed', duration_ms => 3210::integer)`,
+      `select webhooks.record_render_status(org_id => 'org_1', render_id => 'img_b', kind => 'image',
+        status => 'completed', duration_ms => 3210::bigint)`,
+      `select webhooks.record_render_status(org_id => 'org_1', render_id => 'img_n', kind => 'image',
+        status => 'completed', duration_ms => 3210.0)`,
+      `select webhooks.open_collection('org_1', 'col_p', 2::smallint)`,
+      `select webhooks.open_collection(org_id => 'org_1', collection_id => 'col_i', child_count => '2')`,
+    ]
+    const client = await testDb.pool.connect()
+    try {
+      await client.query('begin')
+      for (const call of calls) {
+        await client.query(call)
+      }
+      const { rows } = await client.query(
+        `select data ->> 'duration_ms' as ms from webhooks.events where subject_id like 'img\\__' order by 1`,
+      )
+      expect(rows).toEqual([{ ms: '3210' }, { ms: '3210' }, { ms: '3210' }, { ms: '3210' }])
+    } finally {
+      await client.query('rollback')
+      client.release()
+    }
+  })
+
+  it('refuses text that is not a number, or error text that is not JSON, before the function runs (documented)', async () => {
+    // PostgreSQL converts an argument to its parameter type before calling the function, so
+    // these name no argument: 22P02 quotes the value instead (docs/contract.md).
+    expect(await record({ duration_ms: 'abc' })).toEqual({
+      code: '22P02',
+      message: 'invalid input syntax for type double precision: "abc"',
+    })
+    expect(await record({ error: 'not json' })).toMatchObject({
+      code: '22P02',
+      message: 'invalid input syntax for type json',
+    })
+  })
+
+  it('refuses a render reported again with another kind, naming kind', async () => {
+    const error = await failureOf(testDb.pool, async (client) => {
+      const first = { ...VALID, render_id: 'img_twice', status: 'completed', error: null }
+      expect(await callRecord(client, first)).toMatch(/^evt_/)
+      // The same report again is harmless: no second event.
+      expect(await callRecord(client, first)).toBeNull()
+      await callRecord(client, { ...first, kind: 'video' })
+    })
+    expect(error).toEqual({
+      code: '22023',
+      message: "kind 'video' differs from 'image', reported first for render img_twice",
+    })
+  })
+
+  it('refuses a terminal status reported again with a collection_id no collection has', async () => {
+    const error = await failureOf(testDb.pool, async (client) => {
+      const first = { ...VALID, render_id: 'img_again', status: 'completed', error: null }
+      expect(await callRecord(client, first)).toMatch(/^evt_/)
+      await callRecord(client, { ...first, collection_id: 'col_none' })
+    })
+    expect(error).toEqual({
+      code: '22023',
+      message:
+        'collection_id col_none is not an open collection of org org_1 (call webhooks.open_collection first)',
+    })
   })
 
   it('refuses a NUL byte in any text argument before the function runs (PostgreSQL text cannot hold NUL)', async () => {
@@ -183,6 +309,18 @@ describe('open_collection given hostile input', () => {
     ['a negative child count', { child_count: -4 }, /^child_count must be at least 1, got -4$/],
     ['a missing child count', { child_count: null }, /^child_count must be at least 1, got null$/],
     ['a huge child count', { child_count: 100_001 }, /^child_count must be at most 100000, got 100001$/],
+    // Regression (issue 13): these failed before the function ran, naming no argument.
+    [
+      'a child count beyond an integer',
+      { child_count: 2 ** 31 },
+      /^child_count must be at most 100000, got 2147483648$/,
+    ],
+    ['a fractional child count', { child_count: 1.5 }, /^child_count must be a whole number, got 1.5$/],
+    [
+      'a child count that is not a number',
+      { child_count: 'NaN' },
+      /^child_count must be at most 100000, got NaN$/,
+    ],
     [
       'a 100 KB webhook_url',
       { webhook_url: `https://a.example/${'x'.repeat(100_000)}` },

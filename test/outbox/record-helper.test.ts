@@ -149,6 +149,7 @@ describe('recordRenderStatus', () => {
       recordRenderStatus(trx, {
         ...change('vid_failed'),
         status: 'failed',
+        resultUrl: null,
         error: { code: 'font_missing', message: 'Font "Inter" is not installed' },
       }),
     )

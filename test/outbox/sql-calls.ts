@@ -30,12 +30,13 @@ export function asSqlError(error: unknown): SqlError {
   return { code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message) }
 }
 
+// Parameters untyped, as a driver sends them: PostgreSQL gives each the function's argument type.
 const RENDER_SQL = `select webhooks.record_render_status(org_id => $1, render_id => $2, kind => $3,
-  status => $4, template_id => $5, result_url => $6, duration_ms => $7::integer, webhook_url => $8,
+  status => $4, template_id => $5, result_url => $6, duration_ms => $7, webhook_url => $8,
   collection_id => $9, error => $10::jsonb) as event_id`
 
 const COLLECTION_SQL = `select webhooks.open_collection(org_id => $1, collection_id => $2,
-  child_count => $3::integer, template_id => $4, webhook_url => $5)`
+  child_count => $3, template_id => $4, webhook_url => $5)`
 
 /** Calls record_render_status as the render service would, parameters sent as pg sends them. */
 export async function callRecord(client: pg.ClientBase, a: RenderArgs): Promise<string | null> {

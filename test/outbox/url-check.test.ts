@@ -3,7 +3,7 @@ import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
-import { asSqlError } from './sql-calls.ts'
+import { asSqlError, callOpenCollection, callRecord, failureOf } from './sql-calls.ts'
 
 // The SQL check of destination URLs (webhooks.check_url, and url_ok in the quick check) must
 // never accept a URL the worker's parser (WHATWG URL, as in Node) refuses: such a URL was
@@ -41,7 +41,13 @@ const workerCanUse = (url: string) => {
     return false
   }
   const parsed = new URL(url)
-  return (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.hostname !== ''
+  // Port 0 parses but cannot be connected to; a backslash parses but is read as a slash.
+  return (
+    (parsed.protocol === 'http:' || parsed.protocol === 'https:') &&
+    parsed.hostname !== '' &&
+    parsed.port !== '0' &&
+    !url.includes('\\')
+  )
 }
 
 describe('destination URL check', () => {
@@ -73,8 +79,41 @@ describe('destination URL check', () => {
     'http://a|b.example/',
     'http://a\\b.example/',
     'http://bücher.example/',
+    // Regression (issue 13): names of any RFC 3986 characters, port 0, a backslash in the path.
+    'http://127.0.0.1:0/',
+    'http://x.example:00000/',
+    'http://x.example:080/',
+    'https://./x',
+    'https://../x',
+    'https://a..b/x',
+    'https://-/x',
+    'https://_/x',
+    'http://under_score.example/',
+    'https://-a.example/',
+    'https://a-.example/',
+    'https://*.example.com/',
+    "https://exa'mple.com/",
+    'https://exa$mple.com/',
+    'https://a,b.com/',
+    'https://a~b.example/',
+    'https://example.com../x',
+    'https://example.com./x',
+    'http://1.2.3.4./',
+    'https://example.com/\\x',
+    'https://example.com/a?b=\\',
   ])('refuses %s, naming the host and port', async (url) => {
-    expect(await refusal(url)).toMatch(/^webhook_url (has no valid host and port|must be an absolute)/)
+    expect(await refusal(url)).toMatch(
+      /^webhook_url (has no valid host and port|must be an absolute|must not contain a backslash)/,
+    )
+  })
+
+  it('says what a valid host and port are, and why a backslash is refused', async () => {
+    expect(await refusal("https://exa'mple.com/")).toBe(
+      "webhook_url has no valid host and port (a name of dot-separated labels of letters, digits and inner hyphens, without a trailing dot; a dotted IPv4 address; or a bracketed IPv6 one; then an optional port from 1 to 65535), got 'https://exa''mple.com/'",
+    )
+    expect(await refusal('https://example.com/\\x')).toBe(
+      'webhook_url must not contain a backslash (URL parsers read it as a slash)',
+    )
   })
 
   it.each([
@@ -90,11 +129,62 @@ describe('destination URL check', () => {
     'http://[1:2:3:4:5:6:1.2.3.4]/',
     'http://[::ffff:255.255.255.255]:443/',
     'http://xn--bcher-kva.example/',
-    'http://under_score.example/',
+    'http://XN--BCHER-KVA.EXAMPLE/',
+    'http://a-b--c.example:1/',
+    'http://1a.2b.example/',
+    'http://a/',
     'http://localhost/',
+    'http://127.0.0.1:8080/hook',
   ])('accepts %s', async (url) => {
     expect(await refusal(url)).toBeUndefined()
     expect(workerCanUse(url)).toBe(true)
+  })
+
+  it.each([
+    'http://127.0.0.1:0/',
+    'https://a..b/x',
+    'https://_/x',
+    'https://example.com../x',
+    'https://example.com/\\x',
+  ])("refuses %s wherever a URL enters, with check_url's message naming the argument", async (url) => {
+    const expected = (await refusal(url))?.replace(/^webhook_url /, '')
+    expect(expected).toBeDefined()
+    const entries: Array<[string, (client: pg.PoolClient) => Promise<unknown>]> = [
+      [
+        'webhook_url',
+        (c) =>
+          callRecord(c, {
+            org_id: 'org_1',
+            render_id: 'img_1',
+            kind: 'image',
+            status: 'completed',
+            webhook_url: url,
+          }),
+      ],
+      [
+        'webhook_url',
+        (c) =>
+          callOpenCollection(c, {
+            org_id: 'org_1',
+            collection_id: 'col_1',
+            child_count: 2,
+            webhook_url: url,
+          }),
+      ],
+      [
+        'url',
+        (c) =>
+          c.query(`select webhooks.create_endpoint(org_id => 'org_1', url => $1, secret => 'whsec_x')`, [
+            url,
+          ]),
+      ],
+    ]
+    for (const [argument, call] of entries) {
+      expect(await failureOf(testDb.pool, call)).toEqual({
+        code: '22023',
+        message: `${argument} ${expected}`,
+      })
+    }
   })
 
   it('can be used in a query that runs in parallel workers', async () => {

@@ -145,7 +145,7 @@ describe('a repeated terminal status', () => {
     const renderId = 'img_twice'
     const first = await record('/twice', { renderId })
     const second = await record('/twice', { renderId })
-    const third = await record('/twice', { renderId, status: 'failed' })
+    const third = await record('/twice', { renderId, status: 'failed', resultUrl: null })
     expect(first).toMatch(/^evt_/)
     expect(second).toBeNull()
     expect(third).toBeNull()
