@@ -1214,6 +1214,33 @@ CREATE TABLE webhooks.org_secrets (
     rotated_at timestamp with time zone
 );
 
+CREATE TABLE webhooks.portal_links (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    secret_hash text NOT NULL,
+    capabilities text[] NOT NULL,
+    session_seconds integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT portal_links_capabilities_check CHECK ((capabilities <@ ARRAY['manage_endpoints'::text, 'replay'::text, 'view_secrets'::text])),
+    CONSTRAINT portal_links_check CHECK ((expires_at > created_at)),
+    CONSTRAINT portal_links_session_seconds_check CHECK (((session_seconds >= 60) AND (session_seconds <= 3600)))
+);
+
+CREATE TABLE webhooks.portal_sessions (
+    id text NOT NULL,
+    org_id text NOT NULL,
+    link_id text NOT NULL,
+    secret_hash text NOT NULL,
+    capabilities text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT portal_sessions_capabilities_check CHECK ((capabilities <@ ARRAY['manage_endpoints'::text, 'replay'::text, 'view_secrets'::text])),
+    CONSTRAINT portal_sessions_check CHECK (((expires_at > created_at) AND (expires_at <= (created_at + '01:00:00'::interval))))
+);
+
 CREATE TABLE webhooks.recoveries (
     id text NOT NULL,
     org_id text NOT NULL,
@@ -1284,6 +1311,12 @@ ALTER TABLE ONLY webhooks.migrations
 ALTER TABLE ONLY webhooks.org_secrets
     ADD CONSTRAINT org_secrets_pkey PRIMARY KEY (org_id);
 
+ALTER TABLE ONLY webhooks.portal_links
+    ADD CONSTRAINT portal_links_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY webhooks.portal_sessions
+    ADD CONSTRAINT portal_sessions_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY webhooks.recoveries
     ADD CONSTRAINT recoveries_pkey PRIMARY KEY (id);
 
@@ -1321,6 +1354,12 @@ CREATE UNIQUE INDEX events_subject ON webhooks.events USING btree (org_id, subje
 CREATE INDEX events_unfanned ON webhooks.events USING btree (id) WHERE (fanned_out_at IS NULL);
 
 CREATE INDEX idempotency_keys_created ON webhooks.idempotency_keys USING btree (created_at);
+
+CREATE INDEX portal_links_expires ON webhooks.portal_links USING btree (expires_at);
+
+CREATE INDEX portal_sessions_expires ON webhooks.portal_sessions USING btree (expires_at);
+
+CREATE INDEX portal_sessions_org ON webhooks.portal_sessions USING btree (org_id, id);
 
 CREATE INDEX recoveries_org ON webhooks.recoveries USING btree (org_id, id);
 

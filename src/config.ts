@@ -122,6 +122,45 @@ const secretsKey = checked((text) => {
   return text
 })
 
+/** An origin as a CSP source: scheme://host[:port], the host's first label may be `*`; nothing else. */
+const ORIGIN =
+  /^https?:\/\/(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/
+
+/**
+ * The origins allowed to frame the portal (the render service's dashboard), comma-separated. Each
+ * is checked whole: it goes into the Content-Security-Policy header, where a `;` or a quote would
+ * add directives of its own.
+ */
+const frameAncestors = checked((text) => {
+  const origins = text
+    .split(',')
+    .map((part) => part.trim().toLowerCase())
+    .filter((part) => part !== '')
+  for (const origin of origins) {
+    if (!ORIGIN.test(origin)) {
+      throw new Error(
+        `must be a comma-separated list of origins such as https://app.example.com, got ${quoted(origin)}`,
+      )
+    }
+  }
+  return origins
+})
+
+/** The portal's public base URL: http(s), no query or fragment. */
+const publicUrl = checked((text) => {
+  if (!URL.canParse(text)) {
+    throw new Error(`must be an http(s) URL such as https://webhooks.example.com, got ${quoted(text)}`)
+  }
+  const url = new URL(text)
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search !== '' || url.hash !== '') {
+    throw new Error(`must be an http(s) URL without query or fragment, got ${quoted(text)}`)
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new Error('must not hold a user name or password')
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '')
+})
+
 /**
  * How much history a prune may keep, for the CLI's --older-than and WEBHOOK_RETENTION alike:
  * under an hour is almost certainly a typo (and would take what operators still replay); over a
@@ -151,6 +190,8 @@ const envSchema = z.object({
   WEBHOOK_METRICS_HOST: listenHost.default('127.0.0.1'),
   WEBHOOK_API_PORT: integer(0, 65_535).default(8787),
   WEBHOOK_API_HOST: listenHost.default('127.0.0.1'),
+  WEBHOOK_PORTAL_URL: publicUrl.optional(),
+  WEBHOOK_PORTAL_FRAME_ANCESTORS: frameAncestors.default([]),
 })
 
 /** Every environment variable the configuration reads (.env.example lists each one). */
@@ -185,6 +226,10 @@ export type Config = Readonly<{
   /** Where `imtegrate-webhooks serve` serves the HTTP API (port 0: any free one). */
   apiPort: number
   apiHost: string
+  /** The portal's public base URL (links start with it; its origin is the one forms must come from). */
+  portalUrl: string | undefined
+  /** Origins allowed to frame the portal; none: it may not be framed. */
+  portalFrameAncestors: readonly string[]
 }>
 
 /**
@@ -241,5 +286,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metricsHost: e.WEBHOOK_METRICS_HOST,
     apiPort: e.WEBHOOK_API_PORT,
     apiHost: e.WEBHOOK_API_HOST,
+    portalUrl: e.WEBHOOK_PORTAL_URL,
+    portalFrameAncestors: Object.freeze(e.WEBHOOK_PORTAL_FRAME_ANCESTORS),
   })
 }

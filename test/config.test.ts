@@ -202,3 +202,40 @@ describe('loadConfig', () => {
     )
   })
 })
+
+describe('the portal settings', () => {
+  it('reads the allowed frame ancestors as a list of origins, none by default', () => {
+    expect(loadConfig({}).portalFrameAncestors).toEqual([])
+    expect(
+      loadConfig({
+        WEBHOOK_PORTAL_FRAME_ANCESTORS:
+          'https://app.example.com, http://localhost:3000,https://*.example.org',
+      }).portalFrameAncestors,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000', 'https://*.example.org'])
+  })
+
+  it.each([
+    "https://app.example.com; script-src 'unsafe-inline'",
+    "'self'",
+    'https://app.example.com/path',
+    'javascript:alert(1)',
+    '*',
+  ])('refuses %j as a frame ancestor: it would change the policy', (value) => {
+    expect(problemsOf({ WEBHOOK_PORTAL_FRAME_ANCESTORS: value })).toMatch(
+      /^invalid WEBHOOK_PORTAL_FRAME_ANCESTORS: must be a comma-separated list of origins/,
+    )
+  })
+
+  it('reads the public URL without a trailing slash, and refuses one with a query or credentials', () => {
+    expect(loadConfig({ WEBHOOK_PORTAL_URL: 'https://webhooks.example.com/' }).portalUrl).toBe(
+      'https://webhooks.example.com',
+    )
+    expect(problemsOf({ WEBHOOK_PORTAL_URL: 'https://x.example.com/?a=1' })).toMatch(
+      /^invalid WEBHOOK_PORTAL_URL/,
+    )
+    expect(problemsOf({ WEBHOOK_PORTAL_URL: 'ftp://x.example.com' })).toMatch(/^invalid WEBHOOK_PORTAL_URL/)
+    expect(problemsOf({ WEBHOOK_PORTAL_URL: 'https://u:p@x.example.com' })).toMatch(
+      /^invalid WEBHOOK_PORTAL_URL/,
+    )
+  })
+})

@@ -8,6 +8,8 @@ export type ApiSettings = {
   box: SecretBox
   /** How long a replaced secret keeps signing after a rotation (WEBHOOK_SECRET_ROTATION_GRACE). */
   rotationGraceMs: number
+  /** Where the portal is served (WEBHOOK_PORTAL_URL): portal links start with it; unset, they are relative. */
+  portalUrl?: string | undefined
 }
 
 export type OrgContext = ApiSettings & { store: OrgStore }
@@ -28,7 +30,10 @@ export function operation<I extends z.ZodObject, O extends z.ZodType>(op: Operat
 }
 
 /** The one answer for an id that is unknown or another org's: the two are never told apart. */
-export function notFound(kind: 'endpoint' | 'delivery' | 'recovery' | 'render-webhook secret', id?: string) {
+export function notFound(
+  kind: 'endpoint' | 'delivery' | 'recovery' | 'render-webhook secret' | 'portal session',
+  id?: string,
+) {
   return new WebhookError('NOT_FOUND', id === undefined ? `no ${kind}` : `no ${kind} ${id}`)
 }
 

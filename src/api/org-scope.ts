@@ -1,4 +1,4 @@
-import type { Db } from '../store/database.ts'
+import type { Db, PortalCapabilityName } from '../store/database.ts'
 import type { NewEndpoint } from '../store/endpoints.ts'
 import { createEndpoint } from '../store/endpoints.ts'
 import type { DeliveryFilters, DeliveryPage } from '../store/org-deliveries.ts'
@@ -19,6 +19,12 @@ import {
   rotateOrgEndpointSecret,
   updateOrgEndpoint,
 } from '../store/org-endpoints.ts'
+import {
+  insertPortalLink,
+  listOrgPortalSessions,
+  revokeOrgPortalSession,
+  revokeOrgPortalSessions,
+} from '../store/portal.ts'
 import { countRecoverable, createRecovery, findOrgRecovery, listOrgRecoveries } from '../store/recoveries.ts'
 import { createOrgSecret, findOrgSecret, rotateOrgSecret } from '../store/secrets.ts'
 
@@ -57,6 +63,18 @@ export function orgStore(db: Db, org: string) {
       create: (endpointId: string, since: Date) => createRecovery(db, org, endpointId, since),
       find: (id: string) => findOrgRecovery(db, org, id),
       list: (page: IdPage) => listOrgRecoveries(db, org, page),
+    },
+    portal: {
+      createLink: (link: {
+        id: string
+        secretHash: string
+        capabilities: readonly PortalCapabilityName[]
+        ttlMs: number
+        sessionSeconds: number
+      }) => insertPortalLink(db, { ...link, orgId: org }),
+      sessions: () => listOrgPortalSessions(db, org),
+      revokeSession: (id: string) => revokeOrgPortalSession(db, org, id),
+      revokeAll: () => revokeOrgPortalSessions(db, org),
     },
     secret: {
       find: () => findOrgSecret(db, org),

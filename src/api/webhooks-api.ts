@@ -6,6 +6,7 @@ import { deliveryOperations } from './delivery-operations.ts'
 import { endpointOperations } from './endpoint-operations.ts'
 import type { Operation } from './operation.ts'
 import { orgStore } from './org-scope.ts'
+import { portalOperations } from './portal-operations.ts'
 import { recoveryOperations } from './recovery-operations.ts'
 import { OrgId } from './schemas/common.ts'
 import { secretOperations } from './secret-operations.ts'
@@ -16,6 +17,7 @@ export const operations = {
   ...deliveryOperations,
   ...recoveryOperations,
   ...secretOperations,
+  ...portalOperations,
 }
 
 export type Operations = typeof operations
@@ -40,6 +42,8 @@ export type WebhooksApiOptions = {
   box: SecretBox
   /** How long a replaced secret keeps signing after a rotation (WEBHOOK_SECRET_ROTATION_GRACE). */
   rotationGraceMs: number
+  /** Where the portal is served (WEBHOOK_PORTAL_URL), e.g. https://webhooks.example.com; portal links start with it. */
+  portalUrl?: string | undefined
 }
 
 /**
@@ -71,8 +75,8 @@ export async function callOperation(
   if (!parsed.success) {
     throw invalidInput(parsed.error)
   }
-  const { box, rotationGraceMs } = options
-  return op.run({ box, rotationGraceMs, store: orgStore(options.db, org.data) }, parsed.data)
+  const { box, rotationGraceMs, portalUrl } = options
+  return op.run({ box, rotationGraceMs, portalUrl, store: orgStore(options.db, org.data) }, parsed.data)
 }
 
 /**

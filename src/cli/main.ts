@@ -9,6 +9,7 @@ import type { Command, Io } from './io.ts'
 import { CommandError, processIo, UsageError } from './io.ts'
 import { listenCommand } from './listen.ts'
 import { migrateCommand } from './migrate.ts'
+import { portalCommand } from './portal.ts'
 import { pruneCommand } from './prune.ts'
 import { replayCommand } from './replay.ts'
 import { secretsCommand } from './secrets.ts'
@@ -27,6 +28,7 @@ const commands: Record<string, Command> = {
   listen: listenCommand,
   serve: serveCommand,
   'api-keys': apiKeysCommand,
+  portal: portalCommand,
 }
 
 const usage = `imtegrate-webhooks <command> [options]
@@ -43,6 +45,7 @@ Commands:
   listen        see signed webhooks arrive: a local receiver, sample renders (npm run demo)
   serve         serve the HTTP API (the org-scoped management API) on WEBHOOK_API_PORT
   api-keys      create, list or revoke the HTTP API's keys
+  portal        a single-use link to the webhook portal for an org; its sessions, revoked
 
 Run \`imtegrate-webhooks <command> --help\` for a command's options.`
 

@@ -14,7 +14,8 @@ export const serveCommand: Command = {
 
 Serves the HTTP API (JSON under /v1/orgs/{org}/..., the OpenAPI document at /v1/openapi.json) on
 WEBHOOK_API_HOST:WEBHOOK_API_PORT (default 127.0.0.1:8787) until SIGTERM or SIGINT. Callers send
-an API key (imtegrate-webhooks api-keys create). The database must be migrated.`,
+an API key (imtegrate-webhooks api-keys create). The webhook portal is served under /portal (links:
+imtegrate-webhooks portal link). The database must be migrated.`,
   async run(args, io) {
     parse(args, {})
     const config = loadConfig(io.env)
@@ -45,6 +46,8 @@ an API key (imtegrate-webhooks api-keys create). The database must be migrated.`
         logger,
         host: config.apiHost,
         port: config.apiPort,
+        portalUrl: config.portalUrl,
+        frameAncestors: config.portalFrameAncestors,
       })
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once('SIGTERM', resolve)

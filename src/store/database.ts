@@ -224,6 +224,30 @@ export interface IdempotencyKeysTable {
   created_at: Generated<Date>
 }
 
+export type PortalCapabilityName = 'manage_endpoints' | 'replay' | 'view_secrets'
+
+export interface PortalLinksTable {
+  id: string
+  org_id: string
+  secret_hash: string
+  capabilities: PortalCapabilityName[]
+  session_seconds: number
+  created_at: Generated<Date>
+  expires_at: Date
+  used_at: Date | null
+}
+
+export interface PortalSessionsTable {
+  id: string
+  org_id: string
+  link_id: string
+  secret_hash: string
+  capabilities: PortalCapabilityName[]
+  created_at: Generated<Date>
+  expires_at: Date
+  revoked_at: Date | null
+}
+
 export interface Database {
   'webhooks.org_secrets': OrgSecretsTable
   'webhooks.endpoints': EndpointsTable
@@ -234,6 +258,8 @@ export interface Database {
   'webhooks.recoveries': RecoveriesTable
   'webhooks.api_keys': ApiKeysTable
   'webhooks.idempotency_keys': IdempotencyKeysTable
+  'webhooks.portal_links': PortalLinksTable
+  'webhooks.portal_sessions': PortalSessionsTable
   'webhooks.destinations': DestinationsTable
   'webhooks.delivery_queue': DeliveryQueueTable
   'webhooks.delivery_state': DeliveryStateView

@@ -1,4 +1,5 @@
 import { issueApiKey } from '../../src/api/api-keys.ts'
+import type { HttpApiOptions } from '../../src/api/http/app.ts'
 import type { ApiServer } from '../../src/api/http/server.ts'
 import { startApiServer } from '../../src/api/http/server.ts'
 import { createLogger } from '../../src/logger.ts'
@@ -25,7 +26,11 @@ export type TestHttpApi = {
 }
 
 /** The real HTTP API on 127.0.0.1 (a free port) over a test database, with a key made for it. */
-export async function startTestHttpApi(testDb: TestDb, bodyLimitBytes?: number): Promise<TestHttpApi> {
+export async function startTestHttpApi(
+  testDb: TestDb,
+  bodyLimitBytes?: number,
+  portal: Pick<HttpApiOptions, 'frameAncestors' | 'portalUrl'> = {},
+): Promise<TestHttpApi> {
   const logs: string[] = []
   const logger = createLogger('info', { write: (line: string) => logs.push(line) })
   const server: ApiServer = await startApiServer({
@@ -36,6 +41,7 @@ export async function startTestHttpApi(testDb: TestDb, bodyLimitBytes?: number):
     host: '127.0.0.1',
     port: 0,
     ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
+    ...portal,
   })
   const issued = await issueApiKey(testDb.db, 'tests')
   return {

@@ -129,6 +129,32 @@ describe('every operation over HTTP', () => {
     expect(await call('GET', '/secret/reveal', 200)).toEqual({ secret: rotated['secret'] })
   })
 
+  it('makes portal links, lists the sessions they opened and revokes them', async () => {
+    const link = await call('POST', '/portal-links', 201, { ttl: '5m', capabilities: ['replay'] })
+    expect(link).toMatchObject({
+      id: expect.stringMatching(/^pl_[0-9a-f]{16}$/),
+      url: expect.stringMatching(new RegExp(`^${api.url}/portal#ipl_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$`)),
+      capabilities: ['replay'],
+      session_ttl_seconds: 3600,
+    })
+    expect(await call('POST', '/portal-links', 400, { ttl: '2h' })).toMatchObject({
+      errors: [{ field: 'ttl', message: 'must be from 1m to 1h' }],
+    })
+    const token = String(link['url']).split('#')[1]
+    const opened = await fetch(`${api.url}/portal/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: api.url },
+      body: JSON.stringify({ token }),
+    })
+    expect(opened.status).toBe(204)
+    const listed = await call('GET', '/portal-sessions', 200)
+    expect(listed.data).toEqual([expect.objectContaining({ capabilities: ['replay'] })])
+    const id = String(listed.data?.[0]?.['id'])
+    expect(await call('POST', `/portal-sessions/${id}/revoke`, 200)).toEqual({ revoked: 1 })
+    expect(await call('POST', `/portal-sessions/${id}/revoke`, 404)).toMatchObject({ code: 'NOT_FOUND' })
+    expect(await call('POST', '/portal-sessions/revoke', 200)).toEqual({ revoked: 0 })
+  })
+
   it('lists the event types with an example of each', async () => {
     const answer = await api.request('GET', '/v1/event-types')
     expect((answer.body as Body).data?.map((t) => t['type'])).toEqual([

@@ -10,6 +10,7 @@ import type { Db } from '../../store/database.ts'
 import { version } from '../../version.ts'
 import { authenticate } from '../api-keys.ts'
 import { eventTypeCatalog } from '../examples.ts'
+import { createPortalApp } from '../portal/app.ts'
 import { EventType } from '../schemas/common.ts'
 import { registerOperationRoutes } from './operation-routes.ts'
 import type { ProblemBody } from './problems.ts'
@@ -22,6 +23,10 @@ export type HttpApiOptions = {
   logger: Logger
   /** The largest request body accepted (default 64 KiB). */
   bodyLimitBytes?: number
+  /** The portal's public base URL (WEBHOOK_PORTAL_URL); unset: the request's origin. */
+  portalUrl?: string | undefined
+  /** Origins allowed to frame the portal (WEBHOOK_PORTAL_FRAME_ANCESTORS). */
+  frameAncestors?: readonly string[] | undefined
 }
 
 /** What the auth middleware found: the caller, as idempotency keys and logs name it. */
@@ -94,6 +99,8 @@ export function createHttpApp(options: HttpApiOptions): OpenAPIHono<ApiEnv> {
     (c) => c.json({ data: eventTypeCatalog() }, 200),
   )
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument(app)))
+  // The portal: HTML for customers' browsers, with its own session cookies, headers and errors.
+  app.route('/portal', createPortalApp(options) as unknown as OpenAPIHono<ApiEnv>)
   app.notFound((c) => sendProblem(c, problem('ROUTE_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)))
   app.onError((error, c) => sendProblem(c, thrownProblem(error, c, options.logger)))
   return app

@@ -81,7 +81,12 @@ async function handle(c: Context<ApiEnv>, spec: RouteSpec, options: HttpApiOptio
   const input = { ...query, ...body, ...ids }
   const call = (db: Db) =>
     callOperation(
-      { db, box: options.box, rotationGraceMs: options.rotationGraceMs },
+      {
+        db,
+        box: options.box,
+        rotationGraceMs: options.rotationGraceMs,
+        portalUrl: options.portalUrl ?? new URL(c.req.url).origin,
+      },
       spec.operation,
       org,
       input,

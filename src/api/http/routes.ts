@@ -35,4 +35,13 @@ export const ROUTES: readonly RouteSpec[] = [
   { operation: 'createOrgSecret', method: 'post', path: '/secret', status: 201 },
   { operation: 'rotateOrgSecret', method: 'post', path: '/secret/rotate', status: 200 },
   { operation: 'revealOrgSecret', method: 'get', path: '/secret/reveal', status: 200 },
+  { operation: 'createPortalLink', method: 'post', path: '/portal-links', status: 201 },
+  { operation: 'listPortalSessions', method: 'get', path: '/portal-sessions', status: 200 },
+  {
+    operation: 'revokePortalSession',
+    method: 'post',
+    path: '/portal-sessions/{session_id}/revoke',
+    status: 200,
+  },
+  { operation: 'revokePortalSessions', method: 'post', path: '/portal-sessions/revoke', status: 200 },
 ]

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { coerceError, errorText } from '../../errors.ts'
 import { deleteExpiredAnswers } from '../../store/idempotency.ts'
+import { deleteEndedPortalRows } from '../../store/portal.ts'
 import type { HttpApiOptions } from './app.ts'
 import { createHttpApp } from './app.ts'
 
@@ -37,10 +38,14 @@ export async function startApiServer(
     )
   })
   server.on('error', (error) => options.logger.error({ err: error }, 'API server error'))
-  // Stored answers to idempotent requests are kept 24 hours; older ones go, a batch an hour.
+  // Stored answers to idempotent requests are kept 24 hours; older ones go, a batch an hour. So do
+  // portal links and sessions that ended more than a day ago.
   const cleanup = setInterval(() => {
     deleteExpiredAnswers(options.db, 10_000).catch((error: unknown) =>
       options.logger.warn({ err: coerceError(error) }, 'could not delete expired idempotency answers'),
+    )
+    deleteEndedPortalRows(options.db).catch((error: unknown) =>
+      options.logger.warn({ err: coerceError(error) }, 'could not delete ended portal sessions'),
     )
   }, CLEANUP_EVERY_MS)
   cleanup.unref()
