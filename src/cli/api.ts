@@ -20,7 +20,12 @@ export type ApiContext = Context & { api: WebhooksApi }
 export async function withApi<T>(io: Io, fn: (context: ApiContext) => Promise<T>): Promise<T> {
   return withContext(io, async (context) => {
     const { db, box, config } = context
-    const api = createWebhooksApi({ db, box, rotationGraceMs: config.rotationGraceMs })
+    const api = createWebhooksApi({
+      db,
+      box,
+      rotationGraceMs: config.rotationGraceMs,
+      portalUrl: config.portalUrl ?? servedAt(config.apiHost, config.apiPort),
+    })
     try {
       return await fn({ ...context, api })
     } catch (error) {
@@ -28,6 +33,9 @@ export async function withApi<T>(io: Io, fn: (context: ApiContext) => Promise<T>
     }
   })
 }
+
+/** Where `serve` listens, as a base URL: where portal links point when WEBHOOK_PORTAL_URL is unset. */
+const servedAt = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 
 /** The API's error as the command reports it: a refused argument is a usage error (exit 2). */
 function forCommandLine(error: unknown): unknown {

@@ -1,6 +1,4 @@
-import { createWebhooksApi } from '../api/webhooks-api.ts'
-import type { Context } from './context.ts'
-import { withContext } from './context.ts'
+import { withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
 import { parse, printJson, printTable, required, UsageError } from './io.ts'
 
@@ -35,16 +33,6 @@ export const portalCommand: Command = {
   },
 }
 
-const api = ({ db, box, config }: Context) =>
-  createWebhooksApi({
-    db,
-    box,
-    rotationGraceMs: config.rotationGraceMs,
-    portalUrl:
-      config.portalUrl ??
-      `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${config.apiPort}`,
-  })
-
 async function link(args: string[], io: Io): Promise<void> {
   const { values } = parse(args, {
     org: { type: 'string' },
@@ -59,8 +47,8 @@ async function link(args: string[], io: Io): Promise<void> {
     throw new UsageError('--read-only and --capability exclude each other')
   }
   const capabilities = values['read-only'] === true ? [] : values.capability
-  const made = await withContext(io, (context) =>
-    api(context).createPortalLink(org, {
+  const made = await withApi(io, ({ api }) =>
+    api.createPortalLink(org, {
       ...(values.ttl === undefined ? {} : { ttl: values.ttl }),
       ...(values['session-ttl'] === undefined ? {} : { session_ttl: values['session-ttl'] }),
       ...(capabilities === undefined ? {} : { capabilities: capabilities as never }),
@@ -81,7 +69,7 @@ async function link(args: string[], io: Io): Promise<void> {
 async function sessions(args: string[], io: Io): Promise<void> {
   const { values } = parse(args, { org: { type: 'string' }, json: { type: 'boolean' } })
   const org = required(values.org, '--org')
-  const list = await withContext(io, (context) => api(context).listPortalSessions(org))
+  const list = await withApi(io, ({ api }) => api.listPortalSessions(org))
   if (values.json === true) {
     printJson(io, list.data)
     return
@@ -104,10 +92,8 @@ async function revoke(args: string[], io: Io): Promise<void> {
   if ((id === undefined) === (values.all !== true)) {
     throw new UsageError('name one session (ps_…) or --all')
   }
-  const result = await withContext(io, (context) =>
-    id === undefined
-      ? api(context).revokePortalSessions(org)
-      : api(context).revokePortalSession(org, { session_id: id }),
+  const result = await withApi(io, ({ api }) =>
+    id === undefined ? api.revokePortalSessions(org) : api.revokePortalSession(org, { session_id: id }),
   )
   if (values.json === true) {
     printJson(io, result)

@@ -53,7 +53,7 @@ describe('imtegrate-webhooks portal', () => {
     expect(some).toMatchObject({ capabilities: ['replay', 'view_secrets'], session_ttl_seconds: 900 })
     expect(await runCli(testDb, ['portal', 'link', '--org', 'org_1', '--capability', 'admin'])).toMatchObject(
       {
-        code: 1,
+        code: 2,
         err: expect.stringContaining('capabilities.0 must be one of manage_endpoints, replay, view_secrets'),
       },
     )
