@@ -15,14 +15,21 @@ import { drainWithRss, queueFutureRetries } from './bench/backlog.ts'
 import { emptyJobRate, rawHttpRate } from './bench/baselines.ts'
 import type { Child, DispatcherEnv, ReceiverHandle } from './bench/children.ts'
 import { killAllChildren, startNaiveProcess, startReceiver, startWorkerProcess } from './bench/children.ts'
-import type { BenchDb } from './bench/database.ts'
+import type { BenchDb, EventBatch } from './bench/database.ts'
 import {
+  allHanging,
+  clearHanging,
   createBenchDatabase,
+  HANGING_DESTINATIONS,
   ORG,
+  ORG_HANG,
+  ORG_MANY,
+  ORG_ONE,
   ORG_TEN,
   recordEvents,
   seedDestinations,
   settleDatabase,
+  until,
   waitDrained,
 } from './bench/database.ts'
 import { measureLatency } from './bench/latency.ts'
@@ -33,6 +40,7 @@ import type { RecordingRates } from './bench/recording.ts'
 import { measureRecording, RECORDING_MODES } from './bench/recording.ts'
 import type { Results } from './bench/report.ts'
 import { buildRows, renderTable, writeDocs } from './bench/report.ts'
+import { freePort, scrapeEverySecond } from './bench/scraper.ts'
 import type { DrainContext } from './bench/throughput.ts'
 import { measureDrain } from './bench/throughput.ts'
 
@@ -61,30 +69,100 @@ async function baselines(s: Setup, plan: Plan): Promise<Pick<Results, 'rawHttp' 
 }
 
 /** Backlogs recorded while no dispatcher runs, then drained by a freshly started one. */
-async function throughput(s: Setup, plan: Plan): Promise<Pick<Results, 'single' | 'ten' | 'naive'>> {
-  const { single: n1, tenEvents, naive: nNaive } = plan.throughput
+async function throughput(
+  s: Setup,
+  plan: Plan,
+): Promise<Pick<Results, 'single' | 'capped' | 'ten' | 'many' | 'naive'>> {
+  const t = plan.throughput
   const worker = () => startWorkerProcess(s.env, s.db.pool)
-  await recordEvents(s.db.pool, {
-    org: ORG,
+  const drain = async (what: string, batch: EventBatch, deliveries = batch.count) => {
+    await recordEvents(s.db.pool, batch)
+    const result = await measureDrain(s.ctx, deliveries, worker, DRAIN_TIMEOUT_MS)
+    log(`${what}: ${Math.round(result.perSecond)} deliveries/s`)
+    return result
+  }
+  const single = await drain(`${t.single} deliveries to 1 destination (64 in flight)`, {
+    org: ORG_ONE,
     prefix: 'img_one_',
-    count: n1,
-    webhookUrl: s.receiver.url('/one'),
+    count: t.single,
+    webhookUrl: null,
   })
-  const single = await measureDrain(s.ctx, n1, worker, DRAIN_TIMEOUT_MS)
-  log(`${n1} events x 1 endpoint: ${Math.round(single.perSecond)} deliveries/s`)
-  await recordEvents(s.db.pool, { org: ORG_TEN, prefix: 'img_ten_', count: tenEvents, webhookUrl: null })
-  const ten = await measureDrain(s.ctx, tenEvents * 10, worker, DRAIN_TIMEOUT_MS)
-  log(`${tenEvents} events x 10 endpoints: ${Math.round(ten.perSecond)} deliveries/s`)
+  const capped = await drain(`${t.capped} deliveries to 1 destination (default cap)`, {
+    org: ORG,
+    prefix: 'img_capped_',
+    count: t.capped,
+    webhookUrl: s.receiver.url('/capped'),
+  })
+  const ten = await drain(
+    `${t.tenEvents} events x 10 endpoints`,
+    { org: ORG_TEN, prefix: 'img_ten_', count: t.tenEvents, webhookUrl: null },
+    t.tenEvents * 10,
+  )
+  const many = {
+    ...(await drain(`${t.many} deliveries over ${t.destinations} destinations`, {
+      org: ORG_MANY,
+      orgs: t.destinations,
+      prefix: 'img_many_',
+      count: t.many,
+      webhookUrl: s.receiver.url('/many'),
+    })),
+    destinations: t.destinations,
+  }
   // The naive dispatcher only delivers, on its own lean schema: it gets its backlog made for it.
   await seedNaiveBacklog(
     s.db.pool,
-    nNaive,
+    t.naive,
     s.receiver.url('/naive'),
     createSecretBox(s.env.secretsKey).seal(generateSecret()),
   )
-  const naive = await measureDrain(s.ctx, nNaive, () => startNaiveProcess(s.env), DRAIN_TIMEOUT_MS)
+  const naive = await measureDrain(s.ctx, t.naive, () => startNaiveProcess(s.env), DRAIN_TIMEOUT_MS)
   log(`naive dispatcher: ${Math.round(naive.perSecond)} deliveries/s`)
-  return { single, ten, naive }
+  return { single, capped, ten, many, naive }
+}
+
+/**
+ * What /metrics costs: fresh workers with metrics off and on, alternated, each measuring latency
+ * and then draining a backlog to the 64-in-flight destination while a scraper reads /metrics
+ * every second (Prometheus's usual interval is 15 s).
+ */
+async function metricsCost(s: Setup, plan: Plan): Promise<Results['metrics']> {
+  const rounds: Results['metrics'] = []
+  for (let round = 0; round < plan.metrics.rounds; round++) {
+    for (const on of [false, true]) {
+      const metricsPort = on ? await freePort() : undefined
+      const worker = await startWorkerProcess({ ...s.env, metricsPort }, s.db.pool)
+      const scraper = metricsPort === undefined ? undefined : scrapeEverySecond(metricsPort)
+      try {
+        const latency = await measureLatency(s.db.pool, s.receiver, {
+          rate: plan.latency.rate,
+          seconds: plan.metrics.latencySeconds,
+          tag: `m${round}${on ? 'on' : 'off'}`,
+        })
+        const events = {
+          org: ORG_ONE,
+          prefix: `img_m${round}${on ? 'on' : 'off'}_`,
+          count: plan.metrics.drain,
+        }
+        await recordEvents(s.db.pool, { ...events, webhookUrl: null })
+        const drain = await measureDrain(
+          s.ctx,
+          plan.metrics.drain,
+          async () => worker,
+          DRAIN_TIMEOUT_MS,
+          false,
+        )
+        const scrapes = (await scraper?.stop()) ?? 0
+        rounds.push({ on, latency, drain, scrapes })
+        log(
+          `metrics ${on ? 'on' : 'off'}: p99 ${latency.p99.toFixed(1)} ms, ${Math.round(drain.perSecond)} deliveries/s${on ? `, ${scrapes} scrapes` : ''}`,
+        )
+      } finally {
+        await scraper?.stop()
+        await worker.stop()
+      }
+    }
+  }
+  return rounds
 }
 
 /**
@@ -128,6 +206,7 @@ async function production(s: Setup, plan: Plan, worker: Child) {
   )
   const latency = await measureLatency(s.db.pool, s.receiver, { ...plan.latency, tag: 'a' })
   log(`latency: p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms`)
+  const besideHanging = await latencyBesideHanging(s, plan)
   await queueFutureRetries(s.db.pool, plan.backlog.retries, s.receiver.url('/down'))
   // A day's backlog would have been vacuumed and checkpointed long ago.
   await settleDatabase(s.db.pool, log)
@@ -150,7 +229,31 @@ async function production(s: Setup, plan: Plan, worker: Child) {
     timeoutMs: plan.budgetMs,
   })
   const drain = { ...drained, planned: plan.backlog.drainEvents }
-  return { recording, latency, backlogRetries: plan.backlog.retries, backlogLatency, drain }
+  return { recording, latency, besideHanging, backlogRetries: plan.backlog.retries, backlogLatency, drain }
+}
+
+/**
+ * Ten orgs' receivers accept requests and never answer, each with a backlog; the latency of a
+ * healthy org's events is measured beside them. Their deliveries are then cleared away (dropped,
+ * their requests let go) so that the phases after this one do not share the worker with them.
+ */
+async function latencyBesideHanging(s: Setup, plan: Plan): Promise<Results['besideHanging']> {
+  const { perDestination, seconds } = plan.hanging
+  await recordEvents(s.db.pool, {
+    org: ORG_HANG,
+    orgs: HANGING_DESTINATIONS,
+    prefix: 'img_hang_',
+    count: perDestination * HANGING_DESTINATIONS,
+    webhookUrl: s.receiver.url('/hang/'),
+  })
+  // Measured once every hanging destination holds requests, as after a burst.
+  await until('every hanging destination to hold a request', () => allHanging(s.db.pool), 30_000, 20)
+  const latency = await measureLatency(s.db.pool, s.receiver, { rate: plan.latency.rate, seconds, tag: 'h' })
+  log(`latency beside ${HANGING_DESTINATIONS} hanging destinations: p99 ${latency.p99.toFixed(1)} ms`)
+  const dropped = await clearHanging(s.db.pool)
+  const released = await s.receiver.release()
+  log(`cleared ${dropped} hanging deliveries, let go of ${released} requests`)
+  return { ...latency, hanging: perDestination * HANGING_DESTINATIONS }
 }
 
 async function machine(s: Setup): Promise<string> {
@@ -161,10 +264,12 @@ async function machine(s: Setup): Promise<string> {
 
 async function checkOutcomes(s: Setup): Promise<string> {
   const { rows } = await s.db.pool.query<{ total: number; failed: number }>(
-    "select count(*)::int as total, count(*) filter (where outcome <> 'delivered')::int as failed from webhooks.attempts",
+    `select count(*)::int as total, count(*) filter (where outcome <> 'delivered')::int as failed
+     from webhooks.attempts where org_id not like $1`,
+    [`${ORG_HANG}_%`],
   )
   const { total = 0, failed = 0 } = rows[0] ?? {}
-  return `${total.toLocaleString('en-US')} attempts written, ${failed} not delivered`
+  return `${total.toLocaleString('en-US')} attempts written, ${failed} not delivered (the hanging destinations' aside)`
 }
 
 async function run(plan: Plan, write: boolean): Promise<void> {
@@ -174,17 +279,19 @@ async function run(plan: Plan, write: boolean): Promise<void> {
   try {
     receiver = await startReceiver()
     const secretsKey = randomBytes(32).toString('base64')
-    await seedDestinations(db.pool, createSecretBox(secretsKey), receiver.url)
+    await seedDestinations(db.pool, createSecretBox(secretsKey), receiver.url, plan.throughput.destinations)
     const databaseUrl = PG_OPTIONS ? `${db.url}?options=${encodeURIComponent(PG_OPTIONS)}` : db.url
     const env = { databaseUrl, secretsKey, concurrency: plan.workerConcurrency }
     const s: Setup = { db, receiver, env, ctx: { pool: db.pool, admin: db.admin, dbName: db.name, receiver } }
     log(`database ${db.name} ready; ${plan.mode} run`)
     const base = await baselines(s, plan)
     const drains = await throughput(s, plan)
+    const metrics = await metricsCost(s, plan)
     const alone = await recordingAlone(s, plan)
     worker = await startWorkerProcess(env, db.pool)
     const prod = await production(s, plan, worker)
-    const table = renderTable(buildRows({ ...base, ...drains, ...prod, recordingAlone: alone }))
+    const results = { ...base, ...drains, ...prod, metrics, recordingAlone: alone }
+    const table = renderTable(buildRows(results, plan.workerConcurrency))
     const minutes = ((performance.now() - began) / 60_000).toFixed(1)
     const header = `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${plan.mode} mode, ${minutes} min, on ${await machine(s)}; ${await checkOutcomes(s)}.`
     console.log(`\n${header}\n\n${table}\n`)

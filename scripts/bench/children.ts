@@ -102,6 +102,8 @@ export type ReceiverHandle = {
   count(): Promise<number>
   /** First arrival time (epoch ms, sub-ms precision) of each `/lat/<key>` since the last call. */
   arrivals(): Promise<Map<string, number>>
+  /** Drops every request held at `/hang/...`; returns how many there were. */
+  release(): Promise<number>
 }
 
 export async function startReceiver(): Promise<ReceiverHandle> {
@@ -129,10 +131,17 @@ export async function startReceiver(): Promise<ReceiverHandle> {
     url: (path) => `http://127.0.0.1:${port}${path}`,
     count: async () => (await ask('count')).count,
     arrivals: async () => new Map((await ask('arrivals')).arrivals),
+    release: async () => (await ask('release')).released ?? 0,
   }
 }
 
-export type DispatcherEnv = { databaseUrl: string; secretsKey: string; concurrency: number }
+export type DispatcherEnv = {
+  databaseUrl: string
+  secretsKey: string
+  concurrency: number
+  /** Set: the worker serves /metrics on this port (WEBHOOK_METRICS_PORT). */
+  metricsPort?: number | undefined
+}
 
 /**
  * The real worker, as production runs it: `node src/cli/main.ts worker`. Ready once its pool
@@ -147,6 +156,7 @@ export async function startWorkerProcess(env: DispatcherEnv, pool: pg.Pool): Pro
     WEBHOOK_SHUTDOWN_TIMEOUT: '2s',
     WORKER_CONCURRENCY: String(env.concurrency),
     LOG_LEVEL: 'warn',
+    ...(env.metricsPort === undefined ? {} : { WEBHOOK_METRICS_PORT: String(env.metricsPort) }),
   })
   const registered = async (signal: AbortSignal) => {
     while (!signal.aborted) {

@@ -74,6 +74,13 @@ export async function createBenchDatabase(adminUrl: string): Promise<BenchDb> {
 
 export const ORG = 'org_bench'
 export const ORG_TEN = 'org_ten'
+/** One endpoint that allows 64 requests in flight: one destination, not held back by its cap. */
+export const ORG_ONE = 'org_one'
+/** `org_many_0` … : as many orgs as destinations, each sending its renders' own webhook_url. */
+export const ORG_MANY = 'org_many'
+/** `org_hang_0` … `org_hang_9`: orgs whose receivers accept requests and never answer. */
+export const ORG_HANG = 'org_hang'
+export const HANGING_DESTINATIONS = 10
 /** Rows of the render service's stand-in table; each recording client updates its own slice. */
 export const RENDER_ROWS = 40_000
 
@@ -82,17 +89,31 @@ export const RENDER_ROWS = 40_000
  * endpoints at the receiver. Secrets are sealed, as in production, so each attempt pays for
  * opening one.
  */
-export async function seedDestinations(pool: pg.Pool, box: SecretBox, url: (path: string) => string) {
+export async function seedDestinations(
+  pool: pg.Pool,
+  box: SecretBox,
+  url: (path: string) => string,
+  manyOrgs: number,
+) {
   await pool.query(`create table public.bench_renders (
     id bigint primary key, status text not null, updated_at timestamptz not null)`)
   await pool.query(
     "insert into public.bench_renders select g, 'rendering', now() from generate_series(1, $1::int) g",
     [RENDER_ROWS],
   )
-  await pool.query('insert into webhooks.org_secrets (org_id, secret) values ($1, $2)', [
+  const orgs = [
     ORG,
-    box.seal(generateSecret()),
-  ])
+    ...Array.from({ length: manyOrgs }, (_, i) => `${ORG_MANY}_${i}`),
+    ...Array.from({ length: HANGING_DESTINATIONS }, (_, i) => `${ORG_HANG}_${i}`),
+  ]
+  await pool.query(
+    'insert into webhooks.org_secrets (org_id, secret) select * from unnest($1::text[], $2::text[])',
+    [orgs, orgs.map(() => box.seal(generateSecret()))],
+  )
+  await pool.query(
+    'insert into webhooks.endpoints (id, org_id, url, secret, max_in_flight) values ($1, $2, $3, $4, 64)',
+    ['ep_bench_one', ORG_ONE, url('/one'), box.seal(generateSecret())],
+  )
   for (let i = 0; i < 10; i++) {
     await pool.query('insert into webhooks.endpoints (id, org_id, url, secret) values ($1, $2, $3, $4)', [
       `ep_bench_${i}`,
@@ -104,7 +125,14 @@ export async function seedDestinations(pool: pg.Pool, box: SecretBox, url: (path
   await pool.query('vacuum analyze public.bench_renders')
 }
 
-export type EventBatch = { org: string; prefix: string; count: number; webhookUrl: string | null }
+export type EventBatch = {
+  org: string
+  prefix: string
+  count: number
+  webhookUrl: string | null
+  /** Set: the renders are spread over orgs `<org>_0` … `<org>_<orgs - 1>` in turn. */
+  orgs?: number
+}
 
 /** Records `count` completed renders through record_render_status, 5,000 per transaction. */
 export async function recordEvents(pool: pg.Pool, batch: EventBatch, from = 0): Promise<void> {
@@ -112,12 +140,14 @@ export async function recordEvents(pool: pg.Pool, batch: EventBatch, from = 0): 
   for (let first = from; first < from + batch.count; first += CHUNK) {
     const last = Math.min(from + batch.count, first + CHUNK) - 1
     await pool.query(
-      `select count(webhooks.record_render_status(org_id => $1, render_id => $2 || g, kind => 'image',
+      `select count(webhooks.record_render_status(
+         org_id => case when $6::int > 0 then $1 || '_' || g % $6::int else $1 end,
+         render_id => $2 || g, kind => 'image',
          status => 'completed', template_id => 'tpl_bench',
          result_url => 'https://storage.imtegrate.com/renders/' || $2 || g || '.png',
          duration_ms => 3210, webhook_url => $3))
        from generate_series($4::int, $5::int) g`,
-      [batch.org, batch.prefix, batch.webhookUrl, first, last],
+      [batch.org, batch.prefix, batch.webhookUrl, first, last, batch.orgs ?? 0],
     )
   }
 }
@@ -166,4 +196,34 @@ export async function settleDatabase(pool: pg.Pool, log: (line: string) => void)
 
 export async function waitDrained(pool: pg.Pool, timeoutMs: number): Promise<void> {
   await until('the worker to drain', async () => (await remainingWork(pool)) === 0, timeoutMs, 20)
+}
+
+/** Every hanging destination holds at least one request. */
+export async function allHanging(pool: pg.Pool): Promise<boolean> {
+  const { rows } = await pool.query<{ n: number }>(
+    `select count(distinct destination_id)::int as n from webhooks.delivery_queue q
+     join webhooks.destinations d on d.id = q.destination_id
+     where d.org_id like $1 and q.leased`,
+    [`${ORG_HANG}_%`],
+  )
+  return (rows[0]?.n ?? 0) >= HANGING_DESTINATIONS
+}
+
+/** Takes the hanging destinations' deliveries out of the queue, dropped; returns how many. */
+export async function clearHanging(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    `with gone as (
+       delete from webhooks.delivery_queue q using webhooks.destinations d
+       where d.id = q.destination_id and d.org_id like $1
+       returning q.delivery_id
+     ), dropped as (
+       update webhooks.deliveries set status = 'dropped', dropped_at = now(), updated_at = now(),
+         last_error = 'cleared by the benchmark'
+       where id in (select delivery_id from gone) and status = 'pending'
+       returning 1
+     )
+     select count(*)::int as n from dropped`,
+    [`${ORG_HANG}_%`],
+  )
+  return rows[0]?.n ?? 0
 }

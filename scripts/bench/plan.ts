@@ -12,8 +12,22 @@ export type Plan = {
   workerConcurrency: number
   recording: { clientCounts: readonly number[]; seconds: number; rounds: number }
   latency: { rate: number; seconds: number }
-  /** Events × 1 endpoint; events × 10 endpoints; the naive dispatcher's deliveries. */
-  throughput: { single: number; tenEvents: number; naive: number }
+  /** Deliveries held by each of the ten hanging destinations while latency is measured beside them. */
+  hanging: { perDestination: number; seconds: number }
+  /**
+   * Deliveries to one destination that allows 64 in flight, and to one at the default cap;
+   * events × 10 endpoints; deliveries over `destinations` destinations; the naive dispatcher's.
+   */
+  throughput: {
+    single: number
+    capped: number
+    tenEvents: number
+    many: number
+    destinations: number
+    naive: number
+  }
+  /** Metrics off and on, alternated `rounds` times: a fresh worker each, latency then a drain. */
+  metrics: { rounds: number; latencySeconds: number; drain: number }
   emptyJobs: { default: number; localQueue: number; concurrency: number }
   http: { seconds: number; inFlight: number }
   /** The drain stops recording drainMarginMs before budgetMs (fewer than drainEvents) unless drainFixed (--drain-events). */
@@ -30,12 +44,20 @@ const full: Plan = {
   mode: 'full',
   budgetMs: 550_000,
   drainMarginMs: 30_000,
-  // 256 in flight: the larger the claim and flush batches, the less PostgreSQL pays per
-  // delivery (docs/benchmarks.md has the comparison with 64 and 128).
-  workerConcurrency: 256,
+  // The worker's default WORKER_CONCURRENCY: the targets are stated for it.
+  workerConcurrency: 64,
   recording: { clientCounts: [8, 32], seconds: 4, rounds: 2 },
   latency: { rate: 200, seconds: 20 },
-  throughput: { single: 20_000, tenEvents: 2_000, naive: 20_000 },
+  hanging: { perDestination: 200, seconds: 20 },
+  throughput: {
+    single: 20_000,
+    capped: 4_000,
+    tenEvents: 2_000,
+    many: 20_000,
+    destinations: 1_000,
+    naive: 20_000,
+  },
+  metrics: { rounds: 2, latencySeconds: 8, drain: 10_000 },
   emptyJobs: { default: 6_000, localQueue: 30_000, concurrency: 16 },
   http: { seconds: 3, inFlight: 64 },
   backlog: { retries: 500_000, latencySeconds: 15, drainEvents: 1_000_000, drainFixed: false, chunk: 10_000 },
@@ -50,7 +72,16 @@ export const PLANS: Record<BenchMode, Plan> = {
     drainMarginMs: 10_000,
     recording: { clientCounts: [8, 32], seconds: 1.5, rounds: 1 },
     latency: { rate: 200, seconds: 6 },
-    throughput: { single: 4_000, tenEvents: 400, naive: 4_000 },
+    hanging: { perDestination: 200, seconds: 6 },
+    throughput: {
+      single: 4_000,
+      capped: 1_000,
+      tenEvents: 400,
+      many: 4_000,
+      destinations: 1_000,
+      naive: 4_000,
+    },
+    metrics: { rounds: 1, latencySeconds: 3, drain: 3_000 },
     emptyJobs: { default: 2_000, localQueue: 10_000, concurrency: 16 },
     http: { seconds: 1.5, inFlight: 64 },
     backlog: { retries: 50_000, latencySeconds: 4, drainEvents: 20_000, drainFixed: false, chunk: 5_000 },
@@ -62,7 +93,9 @@ export const PLANS: Record<BenchMode, Plan> = {
     drainMarginMs: 10_000,
     recording: { clientCounts: [8, 32], seconds: 0.4, rounds: 1 },
     latency: { rate: 100, seconds: 1 },
-    throughput: { single: 300, tenEvents: 30, naive: 300 },
+    hanging: { perDestination: 20, seconds: 1 },
+    throughput: { single: 300, capped: 100, tenEvents: 30, many: 1_000, destinations: 1_000, naive: 300 },
+    metrics: { rounds: 1, latencySeconds: 0.5, drain: 200 },
     emptyJobs: { default: 100, localQueue: 300, concurrency: 16 },
     http: { seconds: 0.3, inFlight: 16 },
     backlog: { retries: 2_000, latencySeconds: 1, drainEvents: 1_000, drainFixed: false, chunk: 500 },

@@ -50,12 +50,15 @@ async function commits(ctx: DrainContext): Promise<number> {
  * outcome written). CPU is counted over the same interval; the dispatcher is stopped after.
  * Transactions are counted from before its start to after its exit (backends flush their
  * statistics when they end), less the bench's own polls: a close estimate, startup included.
+ * With `stop` false the dispatcher is left running (and its transactions are counted up to
+ * the end of the drain).
  */
 export async function measureDrain(
   ctx: DrainContext,
   deliveries: number,
   start: () => Promise<Child>,
   timeoutMs: number,
+  stop = true,
 ): Promise<DrainResult> {
   const before = await ctx.receiver.count()
   const backends = new BackendCpu(ctx.admin, ctx.dbName)
@@ -80,7 +83,9 @@ export async function measureDrain(
       rssBytes: rssBytes(child.pid) ?? 0,
     }
   } finally {
-    await child.stop()
+    if (stop) {
+      await child.stop()
+    }
   }
   // The statistics of exited backends reach pg_stat_database within a moment.
   await delay(600)

@@ -1,0 +1,54 @@
+import { createServer } from 'node:net'
+import { setTimeout as delay } from 'node:timers/promises'
+
+/** A TCP port nothing on 127.0.0.1 listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (address === null || typeof address === 'string') {
+    throw new Error('no free port')
+  }
+  return address.port
+}
+
+export type Scraper = {
+  /** Stops scraping; resolves to the number of complete scrapes. Safe to call twice. */
+  stop(): Promise<number>
+}
+
+/** Reads the worker's /metrics every second, as a Prometheus server would (more often). */
+export function scrapeEverySecond(port: number): Scraper {
+  const done = new AbortController()
+  let scrapes = 0
+  let failure: unknown
+  const loop = (async () => {
+    while (!done.signal.aborted) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: done.signal })
+        if (!res.ok) {
+          throw new Error(`/metrics answered ${res.status}`)
+        }
+        await res.text()
+        scrapes++
+      } catch (error) {
+        if (!done.signal.aborted) {
+          failure ??= error
+          done.abort()
+        }
+      }
+      await delay(1_000, undefined, { signal: done.signal }).catch(() => undefined)
+    }
+  })()
+  return {
+    async stop() {
+      done.abort()
+      await loop
+      if (failure !== undefined) {
+        throw failure
+      }
+      return scrapes
+    },
+  }
+}
