@@ -170,6 +170,9 @@ export class Dispatcher {
     // Outcomes that could not be written are written first, before anything new is claimed:
     // claimed now, they would only add outcomes that cannot be written either. And stop() may
     // have come while the fan-out ran: a stopping dispatcher sends nothing new.
+    // The outcomes of the requests that finished are written first: until they are, their
+    // leases still count against their destinations' caps, and a claim would find them full.
+    await this.#writer.written()
     const room = this.#stopping || this.#writer.failing ? 0 : this.#slots.free
     const claimed = room > 0 ? await claim(this.#o.db, this.#o.logger, this.#claimRequest(room)) : []
     this.#o.metrics.claimed(claimed.length)

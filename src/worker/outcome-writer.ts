@@ -45,6 +45,10 @@ export class OutcomeWriter {
   #failing = false
   #flushing: Promise<void> | undefined
   #giveUpAt = Number.POSITIVE_INFINITY
+  /** Outcomes handed over, and those written (or given up on), since the start; in order. */
+  #added = 0
+  #done = 0
+  #waiters: Array<{ target: number; resolve: () => void }> = []
 
   constructor(options: OutcomeWriterOptions) {
     this.#o = options
@@ -60,7 +64,21 @@ export class OutcomeWriter {
     return this.#failing
   }
 
+  /**
+   * Resolves once every outcome handed over before this call is written, or at once when writes
+   * are failing (the dispatcher claims nothing then anyway). Outcomes added later are not waited
+   * for: a steady stream of them never holds the caller up.
+   */
+  written(): Promise<void> {
+    const target = this.#added
+    if (this.#done >= target || this.#failing) {
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => this.#waiters.push({ target, resolve }))
+  }
+
   add(finished: Finished): void {
+    this.#added++
     this.#queue.push(finished)
     this.#start()
   }
@@ -100,11 +118,13 @@ export class OutcomeWriter {
       } catch (error) {
         writeFinished(false)
         this.#failing = true
+        this.#release(Number.POSITIVE_INFINITY)
         if (Date.now() >= this.#giveUpAt) {
           this.#o.logger.error(
             { err: coerceError(error), count: batch.length + this.#queue.length },
             'stopping without recording some attempts; they will be made again when their leases run out',
           )
+          this.#done += batch.length + this.#queue.length
           this.#queue = []
           return
         }
@@ -118,6 +138,8 @@ export class OutcomeWriter {
       } finally {
         this.#writing = 0
       }
+      this.#done += batch.length
+      this.#release(this.#done)
       if (this.#failing) {
         this.#failing = false
         this.#o.onRecovered()
@@ -126,6 +148,17 @@ export class OutcomeWriter {
         this.#logged(claimed, dropped.has(record.deliveryId) ? asDropped(record) : record)
       }
     }
+  }
+
+  /** Resolves the written() calls waiting for no more than `done` outcomes. */
+  #release(done: number): void {
+    const still = this.#waiters.filter((w) => w.target > done)
+    for (const w of this.#waiters) {
+      if (w.target <= done) {
+        w.resolve()
+      }
+    }
+    this.#waiters = still
   }
 
   /** One batch, its rows that cannot be written set aside. Returns the deliveries dropped now. */

@@ -1,12 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLogger } from '../../src/logger.ts'
+import { NO_METRICS } from '../../src/metrics/worker-metrics.ts'
 import type { ClaimedDelivery } from '../../src/store/claim.ts'
 import { claimDeliveries } from '../../src/store/claim.ts'
 import type { Db } from '../../src/store/database.ts'
 import { disableOrgEndpoint } from '../../src/store/org-endpoints.ts'
 import type { AttemptRecord } from '../../src/store/outcomes.ts'
 import { recordOutcomes } from '../../src/store/outcomes.ts'
+import { OutcomeWriter } from '../../src/worker/outcome-writer.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createDatabaseWithEvent } from '../helpers/database.ts'
 import { enqueue } from '../helpers/queue.ts'
@@ -197,5 +200,57 @@ describe('recordOutcomes', () => {
     // Regression: it was inserted as an attempt row of a delivery that no longer exists.
     await recordAttempts(testDb.db, [result(first, 503)])
     expect(await attemptRows('dlv_pruned')).toEqual([])
+  })
+})
+
+describe('the outcome writer, asked whether what it was handed is written', () => {
+  it('answers once the outcomes handed over before the question are in the database, not later ones', async () => {
+    const [first] = await claimNew('ep_written_a', ['dlv_written_a'])
+    const [later] = await claimNew('ep_written_b', ['dlv_written_b'])
+    if (first === undefined || later === undefined) {
+      throw new Error('nothing claimed')
+    }
+    const writer = new OutcomeWriter({
+      db: testDb.db,
+      logger: createLogger('silent'),
+      policy: POLICY,
+      schedule: [60_000],
+      metrics: NO_METRICS,
+      onRetryDue: () => {},
+      onRecovered: () => {},
+    })
+    // Each destination's row is locked by another transaction, so each write waits until we let it go.
+    const lockA = await testDb.pool.connect()
+    const lockB = await testDb.pool.connect()
+    try {
+      await lockA.query('begin')
+      await lockA.query('select 1 from webhooks.destinations where endpoint_id = $1 for update', [
+        'ep_written_a',
+      ])
+      await lockB.query('begin')
+      await lockB.query('select 1 from webhooks.destinations where endpoint_id = $1 for update', [
+        'ep_written_b',
+      ])
+      writer.add({ claimed: first, record: result(first, 200) })
+      let answered = false
+      const written = writer.written().then(() => {
+        answered = true
+      })
+      writer.add({ claimed: later, record: result(later, 200) })
+      await sleep(300)
+      expect(answered).toBe(false)
+      await lockA.query('commit')
+      await written
+      expect(await statusOf('dlv_written_a')).toMatchObject({ status: 'delivered' })
+      // The later outcome's write is still waiting for its lock: it was not waited for.
+      expect(await statusOf('dlv_written_b')).toMatchObject({ status: 'in_flight' })
+    } finally {
+      await lockA.query('rollback').catch(() => undefined)
+      lockA.release()
+      await lockB.query('rollback')
+      lockB.release()
+    }
+    await writer.close(5_000)
+    expect(await statusOf('dlv_written_b')).toMatchObject({ status: 'delivered' })
   })
 })
