@@ -22,7 +22,7 @@ export type Scraper = {
 export function scrapeEverySecond(port: number): Scraper {
   const done = new AbortController()
   let scrapes = 0
-  let failure: unknown
+  let failure: Error | undefined
   const loop = (async () => {
     while (!done.signal.aborted) {
       try {
@@ -34,7 +34,7 @@ export function scrapeEverySecond(port: number): Scraper {
         scrapes++
       } catch (error) {
         if (!done.signal.aborted) {
-          failure ??= error
+          failure ??= error instanceof Error ? error : new Error(String(error))
           done.abort()
         }
       }
