@@ -27,15 +27,31 @@ export async function readMigrations(): Promise<Migration[]> {
   )
 }
 
+export type MigrateOptions = {
+  /**
+   * Apply the migrations numbered up to this one only, leaving the database at an older schema
+   * (to test an upgrade from it). Default: all of them.
+   */
+  upTo?: number
+}
+
 /**
  * Installs graphile-worker's schema, then applies `migrations/*.sql` in order, each in its own
  * transaction. Safe to run twice and from several processes at once (an advisory lock
  * serializes them). Refuses to run if an applied migration's file was edited afterwards.
  * Returns the names of the migrations it applied.
+ *
+ * @example await migrate(pool, logger) // everything
+ * @example await migrate(pool, logger, { upTo: 12 }) // the schema of 0012, to test an upgrade from it
  */
-export async function migrate(pool: pg.Pool, logger: Logger): Promise<string[]> {
+export async function migrate(
+  pool: pg.Pool,
+  logger: Logger,
+  options: MigrateOptions = {},
+): Promise<string[]> {
   await runMigrations({ pgPool: pool, logger: workerLogger(logger) })
-  const migrations = await readMigrations()
+  const { upTo = Number.POSITIVE_INFINITY } = options
+  const migrations = (await readMigrations()).filter((migration) => migration.id <= upTo)
   const client = await pool.connect()
   const applied: string[] = []
   try {
