@@ -68,7 +68,7 @@ export const PLANS: Record<BenchMode, Plan> = {
   quick: {
     ...full,
     mode: 'quick',
-    budgetMs: 80_000,
+    budgetMs: 110_000,
     drainMarginMs: 10_000,
     recording: { clientCounts: [8, 32], seconds: 1.5, rounds: 1 },
     latency: { rate: 200, seconds: 6 },
