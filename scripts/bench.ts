@@ -72,7 +72,7 @@ async function baselines(s: Setup, plan: Plan): Promise<Pick<Results, 'rawHttp' 
 async function throughput(
   s: Setup,
   plan: Plan,
-): Promise<Pick<Results, 'single' | 'capped' | 'ten' | 'many' | 'naive'>> {
+): Promise<Pick<Results, 'single' | 'capped' | 'ten' | 'many' | 'manyNew' | 'naive'>> {
   const t = plan.throughput
   const worker = () => startWorkerProcess(s.env, s.db.pool)
   const drain = async (what: string, batch: EventBatch, deliveries = batch.count) => {
@@ -98,16 +98,20 @@ async function throughput(
     { org: ORG_TEN, prefix: 'img_ten_', count: t.tenEvents, webhookUrl: null },
     t.tenEvents * 10,
   )
-  const many = {
-    ...(await drain(`${t.many} deliveries over ${t.destinations} destinations`, {
+  // Twice over the same orgs: first to destinations never seen (each send window starts at one
+  // request and grows with each answer), then again once they have delivered (windows open).
+  const overMany = async (round: string, what: string) => ({
+    ...(await drain(`${t.many} deliveries over ${t.destinations} ${what} destinations`, {
       org: ORG_MANY,
       orgs: t.destinations,
-      prefix: 'img_many_',
+      prefix: `img_many${round}_`,
       count: t.many,
       webhookUrl: s.receiver.url('/many'),
     })),
     destinations: t.destinations,
-  }
+  })
+  const manyNew = await overMany('a', 'new')
+  const many = await overMany('b', 'known')
   // The naive dispatcher only delivers, on its own lean schema: it gets its backlog made for it.
   await seedNaiveBacklog(
     s.db.pool,
@@ -117,7 +121,7 @@ async function throughput(
   )
   const naive = await measureDrain(s.ctx, t.naive, () => startNaiveProcess(s.env), DRAIN_TIMEOUT_MS)
   log(`naive dispatcher: ${Math.round(naive.perSecond)} deliveries/s`)
-  return { single, capped, ten, many, naive }
+  return { single, capped, ten, many, manyNew, naive }
 }
 
 /**

@@ -89,7 +89,7 @@ export const PLANS: Record<BenchMode, Plan> = {
   tiny: {
     ...full,
     mode: 'tiny',
-    budgetMs: 90_000,
+    budgetMs: 150_000,
     drainMarginMs: 10_000,
     recording: { clientCounts: [8, 32], seconds: 0.4, rounds: 1 },
     latency: { rate: 100, seconds: 1 },

@@ -12,7 +12,7 @@ describe('the benchmark', () => {
     const running = promisify(execFile)(process.execPath, ['scripts/bench.ts', '--tiny'], {
       cwd: ROOT,
       env: { PATH: process.env['PATH'], BENCH_DATABASE_URL: inject('adminUrl') },
-      timeout: 170_000,
+      timeout: 270_000,
     })
     const pid = running.child.pid
     const { stdout } = await running
@@ -31,5 +31,5 @@ describe('the benchmark', () => {
     } finally {
       await admin.end()
     }
-  }, 180_000)
+  }, 280_000)
 })
