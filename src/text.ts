@@ -1,4 +1,14 @@
 /**
+ * How many characters `text` has, counted as PostgreSQL's length() counts them: code points, so an
+ * emoji or another character outside the Basic Multilingual Plane is one, not the two UTF-16 units
+ * of `text.length`. Every length limit the SQL checks is counted this way in TypeScript too.
+ * @example characters('a😀') // 2 ('a😀'.length is 3)
+ */
+export function characters(text: string): number {
+  return [...text].length
+}
+
+/**
  * `text` safe to print on a terminal: control characters (escape sequences could retitle,
  * clear or recolour it; a receiver's answer is shown by the CLI) become visible \xNN escapes.
  */

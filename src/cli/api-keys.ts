@@ -1,5 +1,6 @@
 import { issueApiKey } from '../api/api-keys.ts'
 import { listApiKeys, revokeApiKey } from '../store/api-keys.ts'
+import { characters } from '../text.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
@@ -34,7 +35,7 @@ export const apiKeysCommand: Command = {
 async function create(args: string[], io: Io): Promise<void> {
   const { values } = parse(args, { name: { type: 'string' }, json: { type: 'boolean' } })
   const name = required(values.name, '--name').trim()
-  if (name === '' || name.length > 200) {
+  if (name === '' || characters(name) > 200) {
     throw new UsageError('--name must be 1 to 200 characters')
   }
   const issued = await withContext(io, ({ db }) => issueApiKey(db, name))

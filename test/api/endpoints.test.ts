@@ -104,6 +104,45 @@ describe('endpoints through the TypeScript API', () => {
     expect(await testDb.db.selectFrom('webhooks.endpoints').select('id').execute()).toEqual(before)
   })
 
+  it('counts length limits in characters as the SQL checks do, astral-plane ones included', async () => {
+    // The API's limits (zod's max(), which counts code points since zod 4) and the SQL checks
+    // (length()) must agree: 500 emoji are 1000 UTF-16 units but 500 characters to both.
+    const astral = (n: number) => '😀'.repeat(n)
+    const sqlRefusal = (query: string, values: unknown[]) =>
+      testDb.pool.query(query, values).then(
+        () => undefined,
+        (error: unknown) => (error as Error).message,
+      )
+    const createSql = `select webhooks.create_endpoint(org_id => 'org_len', url => $1, secret => 'whsec_x', description => $2)`
+    const longest = `https://example.com/${astral(2048 - 'https://example.com/'.length)}`
+    expect(await sqlRefusal(createSql, [longest, astral(500)])).toBeUndefined()
+    const made = await api.createEndpoint('org_len', { url: longest, description: astral(500) })
+    expect(await stored(made.id)).toMatchObject({ url: longest, description: astral(500) })
+
+    const tooLongUrl = `${longest}x`
+    const urlSql = await sqlRefusal(createSql, [tooLongUrl, null])
+    expect(urlSql).toBe('url is 2049 characters long; the limit is 2048')
+    expect((await refusal(api.createEndpoint('org_len', { url: tooLongUrl }))).message).toBe(urlSql)
+    const descriptionSql = await sqlRefusal(createSql, ['https://example.com/', astral(501)])
+    expect(descriptionSql).toBe('description is 501 characters long; the limit is 500')
+    expect(
+      (
+        await refusal(
+          api.createEndpoint('org_len', { url: 'https://example.com/', description: astral(501) }),
+        )
+      ).message,
+    ).toBe(descriptionSql)
+    expect(
+      (await refusal(api.updateEndpoint('org_len', { endpoint_id: made.id, description: astral(501) })))
+        .message,
+    ).toBe(descriptionSql)
+    await api.disableEndpoint('org_len', { endpoint_id: made.id, reason: astral(500) })
+    expect(await stored(made.id)).toMatchObject({ disabled_reason: astral(500) })
+    expect(
+      (await refusal(api.disableEndpoint('org_len', { endpoint_id: made.id, reason: astral(501) }))).field,
+    ).toBe('reason')
+  })
+
   it('words refusals as the SQL checks do, whichever layer refuses', async () => {
     const types = 'image.completed, image.failed, video.completed, video.failed, collection.completed'
     expect((await refusal(api.createEndpoint('bad org', { url: 'https://example.com/' }))).message).toBe(

@@ -271,6 +271,31 @@ describe('endpoints disable, enable and delete', () => {
     const ep = await create('org_state')
     expect((await cli('endpoints', 'disable', ep.id, '--reason', ' ')).code).toBe(2)
   })
+
+  it('counts --reason and --description in characters, as the SQL checks do (astral-plane ones too)', async () => {
+    // Issue 13: the CLI counted --reason in UTF-16 units, so 300 emoji were over a limit of 500;
+    // it now takes the API's rule, which counts characters as the SQL checks do.
+    const astral = (n: number) => '😀'.repeat(n)
+    const ep = await create('org_len', '--description', astral(500))
+    expect(await stored(ep.id)).toMatchObject({ description: astral(500) })
+    expect((await cli('endpoints', 'disable', ep.id, '--reason', astral(500))).code).toBe(0)
+    expect(await stored(ep.id)).toMatchObject({ disabled_reason: astral(500) })
+    const refused = await cli('endpoints', 'disable', ep.id, '--reason', astral(501))
+    expect(refused.code).toBe(2)
+    expect(refused.err).toMatch(/reason must be 1 to 500 characters/)
+    const described = await cli(
+      'endpoints',
+      'create',
+      '--org',
+      'org_len',
+      '--url',
+      'https://example.com/',
+      '--description',
+      astral(501),
+    )
+    expect(described.code).toBe(2)
+    expect(described.err).toContain('description is 501 characters long; the limit is 500')
+  })
 })
 
 describe('endpoints rotate-secret', () => {

@@ -75,6 +75,28 @@ describe('API keys', () => {
     expect((await runCli(testDb, ['api-keys', 'create'])).code).toBe(2)
   })
 
+  it('counts a key name in characters, as the check on its column does (astral-plane ones too)', async () => {
+    // Regression (issue 13): the CLI counted UTF-16 units: 150 emoji were over the limit of 200.
+    const name = '😀'.repeat(200)
+    const made = await runCliJson<{ id: string; name: string }>(testDb, [
+      'api-keys',
+      'create',
+      '--name',
+      name,
+    ])
+    expect(made.name).toBe(name)
+    const { rows } = await testDb.pool.query(
+      'select length(name) as n from webhooks.api_keys where id = $1',
+      [made.id],
+    )
+    expect(rows).toEqual([{ n: 200 }])
+    const refused = await runCli(testDb, ['api-keys', 'create', '--name', `${name}😀`])
+    expect(refused).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--name must be 1 to 200 characters'),
+    })
+  })
+
   it('never logs a key, and logs each request with the key id', async () => {
     await api.request('GET', '/v1/orgs/org_1/deliveries?status=dropped')
     await api.request('GET', '/v1/orgs/org_1/endpoints', { key: `${api.key}x` })
