@@ -5,13 +5,7 @@ import type { Db } from '../store/database.ts'
 import { openCollection } from '../store/recording.ts'
 
 /** Every event type, as docs/contract.md lists them. */
-export const EVENT_TYPES = [
-  'image.completed',
-  'image.failed',
-  'video.completed',
-  'video.failed',
-  'collection.completed',
-] as const
+export { EVENT_TYPES } from '../api/schemas/common.ts'
 
 /**
  * Records, in one transaction as the render service would, a render of each kind reaching each

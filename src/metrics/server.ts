@@ -3,6 +3,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import { coerceError, errorText } from '../errors.ts'
+import { listenOn } from '../listen.ts'
 import type { Logger } from '../logger.ts'
 import type { HealthAnswer } from './health.ts'
 
@@ -55,18 +56,7 @@ export async function startMonitorServer(options: MonitorServerOptions): Promise
   // A scraper that stops mid-request must not hold a socket for ever.
   server.requestTimeout = 10_000
   server.headersTimeout = 5_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  }).catch((error: unknown) => {
-    throw new Error(
-      `cannot serve metrics on ${options.host}:${options.port} (WEBHOOK_METRICS_HOST, WEBHOOK_METRICS_PORT): ${errorText(error)}`,
-      { cause: error },
-    )
-  })
+  await listenOn(server, options, 'metrics', 'WEBHOOK_METRICS_HOST, WEBHOOK_METRICS_PORT')
   server.on('error', (error) => options.logger.error({ err: error }, 'monitoring server error'))
   const { address, port } = server.address() as AddressInfo
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`

@@ -1,7 +1,8 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
-import { coerceError, errorText } from '../../errors.ts'
+import { coerceError } from '../../errors.ts'
+import { listenOn } from '../../listen.ts'
 import { deleteExpiredAnswers } from '../../store/idempotency.ts'
 import { deleteEndedPortalRows } from '../../store/portal.ts'
 import type { HttpApiOptions } from './app.ts'
@@ -25,18 +26,7 @@ export async function startApiServer(
   // A client that stops mid-request must not hold a socket for ever.
   server.requestTimeout = 30_000
   server.headersTimeout = 10_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  }).catch((error: unknown) => {
-    throw new Error(
-      `cannot serve the API on ${options.host}:${options.port} (WEBHOOK_API_HOST, WEBHOOK_API_PORT): ${errorText(error)}`,
-      { cause: error },
-    )
-  })
+  await listenOn(server, options, 'the API', 'WEBHOOK_API_HOST, WEBHOOK_API_PORT')
   server.on('error', (error) => options.logger.error({ err: error }, 'API server error'))
   // Stored answers to idempotent requests are kept 24 hours; older ones go, a batch an hour. So do
   // portal links and sessions that ended more than a day ago.
