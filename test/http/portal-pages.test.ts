@@ -248,7 +248,7 @@ describe('security', () => {
     expect(csp).not.toContain('unsafe-inline')
     expect(csp).toContain("frame-ancestors 'none'")
     expect(page.headers.get('x-frame-options')).toBe('DENY')
-    expect(page.headers.get('referrer-policy')).toBe('no-referrer')
+    expect(page.headers.get('referrer-policy')).toBe('same-origin')
     expect(page.text).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/)
     expect(page.text).not.toMatch(/\sstyle=|\son[a-z]+=/)
     const allowed = await portalClient(framed).get('/portal/endpoints')

@@ -27,7 +27,6 @@ export function layout(page: Page): Html {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>${page.title} · Webhooks</title>
 <link rel="stylesheet" href="${ASSETS}/portal.css">
 <script src="${ASSETS}/portal.js" defer></script>

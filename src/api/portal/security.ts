@@ -34,7 +34,9 @@ export function securityHeaders(frameAncestors: readonly string[]): MiddlewareHa
       // For browsers that do not read frame-ancestors; it cannot express an allow-list.
       c.header('x-frame-options', 'DENY')
     }
-    c.header('referrer-policy', 'no-referrer')
+    // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with a form's
+    // POST, and the portal's own forms would fail the Origin check. Other sites get no Referer.
+    c.header('referrer-policy', 'same-origin')
     c.header('x-content-type-options', 'nosniff')
     c.header('cross-origin-resource-policy', 'same-origin')
     c.header('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=()')

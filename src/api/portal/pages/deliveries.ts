@@ -44,9 +44,9 @@ function row(d: DeliveryView): Html {
 <td><a href="/portal/deliveries/${d.id}">${when(d.created_at)}</a></td>
 <td><code>${d.event_type}</code>${d.test ? html` <span class="badge">Example</span>` : ''}</td>
 <td>${statusOf(d)}</td>
-<td>${d.attempts}</td>
+<td class="wide-only">${d.attempts}</td>
 <td>${result(d)}</td>
-<td class="url">${d.url}</td>
+<td class="url wide-only">${d.url}</td>
 </tr>`
 }
 
@@ -88,7 +88,7 @@ ${
   page.data.length === 0
     ? html`<p>No deliveries match.</p>`
     : html`<div class="table-wrap" role="region" aria-label="Deliveries" tabindex="0"><table class="deliveries">
-<thead><tr><th scope="col">Made</th><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col">URL</th></tr></thead>
+<thead><tr><th scope="col">Made</th><th scope="col">Event</th><th scope="col">Status</th><th scope="col" class="wide-only">Attempts</th><th scope="col">Last answer</th><th scope="col" class="wide-only">URL</th></tr></thead>
 <tbody>${page.data.map(row)}</tbody>
 </table></div>`
 }

@@ -29,7 +29,7 @@ function row(endpoint: EndpointView): Html {
 <td><a href="/portal/endpoints/${endpoint.id}" class="url">${endpoint.url}</a>${endpoint.description === null ? '' : html`<div class="muted">${endpoint.description}</div>`}</td>
 <td>${statusBadge(endpoint)}</td>
 <td>${eventTypesText(endpoint.event_types)}</td>
-<td>${when(endpoint.created_at)}</td>
+<td class="wide-only">${when(endpoint.created_at)}</td>
 </tr>`
 }
 
@@ -89,7 +89,7 @@ ${
   page.data.length === 0
     ? html`<p>No endpoints yet.${can(session, 'manage_endpoints') ? ' Register one below: it receives the events of your organization.' : ''}</p>`
     : html`<div class="table-wrap" role="region" aria-label="Endpoints" tabindex="0"><table>
-<thead><tr><th scope="col">URL</th><th scope="col">Status</th><th scope="col">Event types</th><th scope="col">Created</th></tr></thead>
+<thead><tr><th scope="col">URL</th><th scope="col">Status</th><th scope="col">Event types</th><th scope="col" class="wide-only">Created</th></tr></thead>
 <tbody>${page.data.map(row)}</tbody>
 </table></div>
 ${pager(base, page)}`
