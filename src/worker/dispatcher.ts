@@ -2,11 +2,12 @@ import type pg from 'pg'
 import type { AttemptDeps } from '../delivery/attempt.ts'
 import { attemptDelivery } from '../delivery/attempt.ts'
 import { probePauses } from '../delivery/retry-policy.ts'
-import { coerceError } from '../errors.ts'
+import { coerceError, errorText } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts'
 import type { ClaimedDelivery, ClaimRequest } from '../store/claim.ts'
 import type { Db } from '../store/database.ts'
+import { statementFault } from '../store/faults.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { claim, fanOut } from './intake.ts'
 import { OutboxListener } from './outbox-listener.ts'
@@ -156,11 +157,27 @@ export class Dispatcher {
         worked = await this.#pass()
       } catch (error) {
         this.#quietUntil = Date.now() + TAKEOVER_GRACE_MS
-        this.#o.logger.error({ err: coerceError(error) }, 'dispatcher could not reach the database; retrying')
+        this.#logFailure(error)
         await this.#nextEvent(ERROR_BACKOFF_MS)
         continue
       }
       await this.#pause(worked)
+    }
+  }
+
+  /**
+   * Says what made a round fail: the database out of reach, or a statement it refused (say, a
+   * column an upgrade renamed, under a worker of the version before), with its SQLSTATE.
+   */
+  #logFailure(error: unknown): void {
+    const code = statementFault(error)
+    if (code === undefined) {
+      this.#o.logger.error({ err: coerceError(error) }, 'dispatcher could not reach the database; retrying')
+    } else {
+      this.#o.logger.error(
+        { err: coerceError(error), code },
+        `dispatcher's statement failed: ${errorText(error)}; retrying`,
+      )
     }
   }
 
