@@ -1,9 +1,9 @@
 import { issueApiKey } from '../api/api-keys.ts'
 import { listApiKeys, revokeApiKey } from '../store/api-keys.ts'
-import { characters } from '../text.ts'
+import { characters, shown } from '../text.ts'
 import { withContext } from './context.ts'
 import type { Command, Io } from './io.ts'
-import { CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
+import { actionError, CommandError, parse, printJson, printTable, required, UsageError } from './io.ts'
 
 const usage = `imtegrate-webhooks api-keys <create|list|revoke> [options]
 
@@ -28,7 +28,7 @@ export const apiKeysCommand: Command = {
     if (action === 'revoke') {
       return revoke(rest, io)
     }
-    throw new UsageError(action === undefined ? 'missing action' : `unknown action: ${action}`)
+    throw actionError(action)
   },
 }
 
@@ -65,7 +65,7 @@ async function revoke(args: string[], io: Io): Promise<void> {
   }
   const result = await withContext(io, ({ db }) => revokeApiKey(db, id))
   if (result === 'missing') {
-    throw new CommandError(`no API key ${id}`)
+    throw new CommandError(`no API key ${shown(id)}`)
   }
   if (values.json === true) {
     printJson(io, { id, revoked: true })

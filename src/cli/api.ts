@@ -3,12 +3,13 @@ import { MAX_PAGE } from '../api/schemas/common.ts'
 import type { WebhooksApi } from '../api/webhooks-api.ts'
 import { createWebhooksApi } from '../api/webhooks-api.ts'
 import { WebhookError } from '../errors.ts'
-import { orgOf } from '../store/history.ts'
+import type { Db } from '../store/database.ts'
+import { orgExists, orgOf } from '../store/history.ts'
 import { shown } from '../text.ts'
 import type { Context } from './context.ts'
 import { withContext } from './context.ts'
 import type { Io } from './io.ts'
-import { asUsageError } from './io.ts'
+import { asUsageError, CommandError } from './io.ts'
 
 // The commands that act on an org's endpoints, deliveries and secret call the org-scoped API
 // (src/api): what is valid, what is found and what is refused is its to say, once. The CLI
@@ -56,6 +57,16 @@ export async function ownerOf(context: Context, kind: 'endpoint' | 'delivery', i
     throw notFound(kind, shown(id))
   }
   return org
+}
+
+/**
+ * Refuses an org that never recorded an event, registered an endpoint or made a secret: listing
+ * it would print nothing, which reads as "nothing happened" (a mistyped id, most likely).
+ */
+export async function knownOrg(db: Db, org: string): Promise<void> {
+  if (!(await orgExists(db, org))) {
+    throw new CommandError(`no org ${shown(org)}: it has no events, endpoints or secret`)
+  }
 }
 
 type Listing<T> = (page: {

@@ -5,12 +5,12 @@ import type { Delivery, DeliveryDetail } from '../api/schemas/deliveries.ts'
 import { ListDeliveriesInput } from '../api/schemas/deliveries.ts'
 import { invalidInput } from '../api/webhooks-api.ts'
 import type { StatusFilter } from '../store/history.ts'
-import { listDeliveries, orgExists } from '../store/history.ts'
+import { listDeliveries } from '../store/history.ts'
 import { printable, shown } from '../text.ts'
 import type { ApiContext } from './api.ts'
-import { collect, ownerOf, withApi } from './api.ts'
+import { collect, knownOrg, ownerOf, withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
-import { CommandError, parse, printJson, printTable, UsageError } from './io.ts'
+import { actionError, parse, printJson, printTable, UsageError } from './io.ts'
 import { parseTime } from './time.ts'
 
 const usage = `imtegrate-webhooks deliveries <list|show> [options]
@@ -31,7 +31,7 @@ export const deliveriesCommand: Command = {
     } else if (action === 'show') {
       await show(rest, io)
     } else {
-      throw new UsageError(action === undefined ? 'missing action' : `unknown action: ${action}`)
+      throw actionError(action)
     }
   },
 }
@@ -112,14 +112,13 @@ async function listRows(context: ApiContext, values: Filters, limit: number): Pr
 }
 
 /**
- * The org a listing is for: --org, else the org of --endpoint. An org that never did anything, or
- * an endpoint that is not the org's, would list nothing, which reads as "nothing happened": each
- * is refused instead.
+ * The org a listing is for: --org, else the org of --endpoint. An unknown org, or an endpoint that
+ * is not the org's, would list nothing, which reads as "nothing happened": each is refused.
  */
 async function scopeOf(context: ApiContext, values: Filters): Promise<string | undefined> {
   const { org, endpoint } = values
-  if (org !== undefined && !(await orgExists(context.db, org))) {
-    throw new CommandError(`no org ${shown(org)}: it has no events, endpoints or secret`)
+  if (org !== undefined) {
+    await knownOrg(context.db, org)
   }
   if (endpoint === undefined) {
     return org

@@ -1,7 +1,7 @@
 import { listDestinations } from '../store/destinations.ts'
 import { withContext } from './context.ts'
 import type { Command } from './io.ts'
-import { parse, printJson, printTable, UsageError } from './io.ts'
+import { actionError, parse, printJson, printTable } from './io.ts'
 import { formatLimits } from './limits.ts'
 
 const usage = `imtegrate-webhooks destinations list [--org ORG] [--backing-off] [--json]
@@ -17,7 +17,7 @@ export const destinationsCommand: Command = {
   async run(args, io) {
     const [action, ...rest] = args
     if (action !== 'list') {
-      throw new UsageError(action === undefined ? 'missing action' : `unknown action: ${action}`)
+      throw actionError(action)
     }
     const { values } = parse(rest, {
       org: { type: 'string' },

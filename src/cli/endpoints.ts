@@ -4,9 +4,9 @@ import type { EventTypePattern } from '../api/schemas/common.ts'
 import type { Endpoint } from '../api/schemas/endpoints.ts'
 import { listEndpoints } from '../store/endpoints.ts'
 import type { ApiContext } from './api.ts'
-import { collect, ownerOf, withApi } from './api.ts'
+import { collect, knownOrg, ownerOf, withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
-import { parse, printJson, printTable, required, UsageError } from './io.ts'
+import { actionError, parse, printJson, printTable, required, UsageError } from './io.ts'
 import { formatLimits, parseMaxInFlight, parseRateLimit } from './limits.ts'
 import { printSecret } from './secrets.ts'
 
@@ -55,7 +55,7 @@ export const endpointsCommand: Command = {
     const [name, ...rest] = args
     const action = name === undefined ? undefined : actions[name]
     if (action === undefined) {
-      throw new UsageError(name === undefined ? 'missing action' : `unknown action: ${name}`)
+      throw actionError(name)
     }
     await action(rest, io)
   },
@@ -111,11 +111,13 @@ type EventTypes = Array<z.input<typeof EventTypePattern>>
 async function listAction(args: string[], io: Io): Promise<void> {
   const { values } = parse(args, { org: { type: 'string' }, json: { type: 'boolean' } })
   const org = values.org
-  const endpoints = await withApi(io, async ({ api, db }) =>
-    org === undefined
-      ? (await listEndpoints(db)).map(toEndpoint)
-      : collect(Number.POSITIVE_INFINITY, (page) => api.listEndpoints(org, page)),
-  )
+  const endpoints = await withApi(io, async ({ api, db }) => {
+    if (org === undefined) {
+      return (await listEndpoints(db)).map(toEndpoint)
+    }
+    await knownOrg(db, org)
+    return collect(Number.POSITIVE_INFINITY, (page) => api.listEndpoints(org, page))
+  })
   if (values.json === true) {
     printJson(io, endpoints)
     return

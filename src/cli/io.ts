@@ -1,7 +1,7 @@
 import type { ParseArgsConfig } from 'node:util'
 import { parseArgs } from 'node:util'
 import { WebhookError } from '../errors.ts'
-import { printable } from '../text.ts'
+import { printable, shown } from '../text.ts'
 
 /** Where a command writes, and the environment it reads; tests pass their own. */
 export type Io = {
@@ -53,20 +53,72 @@ export type Command = {
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
-/** node:util parseArgs with our errors: unknown flags and missing values are usage errors. */
-export function parse<const O extends Options>(args: string[], options: O, positionals = 0) {
-  try {
-    const parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true })
-    if (parsed.positionals.length > positionals) {
-      throw new UsageError(`unexpected argument: ${parsed.positionals[positionals]}`)
-    }
-    return parsed
-  } catch (error) {
-    if (error instanceof UsageError) {
-      throw error
-    }
-    throw new UsageError((error as Error).message, { cause: error })
+/** --help or -h as an option (not as another option's value): main prints the usage, exit 0. */
+export class HelpRequested extends WebhookError {
+  override name = 'HelpRequested'
+
+  constructor() {
+    super('USAGE', 'help requested')
   }
+}
+
+const HELP = { help: { type: 'boolean', short: 'h' } } as const
+
+/**
+ * node:util parseArgs with our rules; every breach is a usage error. The argument after an option
+ * that takes a value is its value, even when it starts with a dash (`--reason -h`, `--since -1d`).
+ * An unknown option, a missing value, a value given to a flag, an option given twice (which one
+ * was meant?) and an empty value (leave the option out instead) are refused; what is echoed of
+ * them is escaped and cut.
+ */
+export function parse<const O extends Options>(args: string[], options: O, positionals = 0) {
+  // Not strict: strict mode refuses a value that starts with a dash; the checks below replace it.
+  const parsed = parseArgs({
+    args,
+    options: { ...options, ...HELP },
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  })
+  const seen = new Set<string>()
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') {
+      continue
+    }
+    const flag = shown(token.rawName, 60)
+    const type = token.name === 'help' ? 'boolean' : options[token.name]?.type
+    if (type === undefined) {
+      throw new UsageError(`Unknown option '${flag}'`)
+    }
+    if (seen.has(token.name)) {
+      throw new UsageError(`${flag} is given twice; give it once`)
+    }
+    seen.add(token.name)
+    if (type === 'boolean' && token.value !== undefined) {
+      throw new UsageError(`${flag} takes no value`)
+    }
+    if (type === 'string' && token.value === undefined) {
+      throw new UsageError(`${flag} needs a value`)
+    }
+    if (type === 'string' && token.value === '') {
+      throw new UsageError(`${flag} is empty: give a value, or leave the option out`)
+    }
+  }
+  if (seen.has('help')) {
+    throw new HelpRequested()
+  }
+  if (parsed.positionals.length > positionals) {
+    throw new UsageError(`Unexpected argument '${shown(parsed.positionals[positionals] ?? '')}'`)
+  }
+  // The checks above made every value the type its option declares.
+  return parsed as unknown as ReturnType<
+    typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+  >
+}
+
+/** The usage error of a command's action that is missing or unknown. */
+export function actionError(action: string | undefined): UsageError {
+  return new UsageError(action === undefined ? 'missing action' : `unknown action: ${shown(action)}`)
 }
 
 export function required(value: string | undefined, flag: string): string {

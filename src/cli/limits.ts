@@ -1,3 +1,4 @@
+import { shown } from '../text.ts'
 import { UsageError } from './io.ts'
 
 // An endpoint's limits as the CLI reads and shows them. `default` / `none` clear a limit.
@@ -8,7 +9,9 @@ export function parseMaxInFlight(text: string): number | null {
     return null
   }
   if (!/^\d{1,4}$/.test(text) || Number(text) < 1 || Number(text) > 1000) {
-    throw new UsageError(`--max-in-flight must be a whole number from 1 to 1000, or default; got ${text}`)
+    throw new UsageError(
+      `--max-in-flight must be a whole number from 1 to 1000, or default; got ${shown(text, 40)}`,
+    )
   }
   return Number(text)
 }
@@ -27,7 +30,7 @@ export function parseRateLimit(text: string): number | null {
   const perSecond = match === null ? Number.NaN : Number(match[1]) / PER[match[2] as keyof typeof PER]
   if (!(perSecond > 0 && perSecond <= 10_000)) {
     throw new UsageError(
-      `--rate-limit must be requests per second or per minute, such as 50/s or 30/m (at most 10000/s), or none; got ${text}`,
+      `--rate-limit must be requests per second or per minute, such as 50/s or 30/m (at most 10000/s), or none; got ${shown(text, 40)}`,
     )
   }
   return perSecond

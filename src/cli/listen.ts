@@ -14,7 +14,7 @@ import { createSecretBox } from '../secret-box.ts'
 import type { Db } from '../store/database.ts'
 import { createDb, createPool } from '../store/database.ts'
 import { createEndpoint } from '../store/endpoints.ts'
-import { printable } from '../text.ts'
+import { printable, shown } from '../text.ts'
 import type { WorkerHandle } from '../worker/runner.ts'
 import { startWorker } from '../worker/runner.ts'
 import { collect } from './api.ts'
@@ -45,7 +45,7 @@ function port(text: string | undefined): number {
   }
   const value = Number(text)
   if (!/^\d{1,5}$/.test(text) || value > 65_535) {
-    throw new UsageError(`--port must be a port number (0 to 65535), got ${text}`)
+    throw new UsageError(`--port must be a port number (0 to 65535), got ${shown(text, 40)}`)
   }
   return value
 }

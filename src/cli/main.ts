@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { errorText, sqlState, WebhookError } from '../errors.ts'
-import { printable } from '../text.ts'
+import { shown } from '../text.ts'
 import { apiKeysCommand } from './api-keys.ts'
 import { deliveriesCommand } from './deliveries.ts'
 import { destinationsCommand } from './destinations.ts'
 import { endpointsCommand } from './endpoints.ts'
 import type { Command, Io } from './io.ts'
-import { CommandError, processIo, UsageError } from './io.ts'
+import { CommandError, HelpRequested, processIo, UsageError } from './io.ts'
 import { listenCommand } from './listen.ts'
 import { migrateCommand } from './migrate.ts'
 import { portalCommand } from './portal.ts'
@@ -62,10 +62,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   const command = commands[name]
   if (command === undefined) {
-    io.err(`unknown command: ${name}\n\n${usage}`)
+    io.err(`unknown command: ${shown(name)}\n\n${usage}`)
     return 2
   }
-  if (args.includes('--help') || args.includes('-h')) {
+  // `-h` right after the command is a request for help; later, only the command's parser can
+  // tell it from an option's value (`--reason -h`).
+  if (args[0] === '--help' || args[0] === '-h') {
     io.out(command.usage)
     return 0
   }
@@ -73,6 +75,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     await command.run(args, io)
     return 0
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      io.out(command.usage)
+      return 0
+    }
     if (error instanceof UsageError) {
       io.err(`${errorLines(error.message)}\n\nusage: ${command.usage}`)
       return 2
@@ -93,14 +99,17 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
 /**
  * One `error: …` line per line of the message (one per bad variable of the configuration), each
- * printable: a message may quote what was typed, or what the database said about it.
+ * printable and cut: a message may quote what was typed, or what the database said about it.
+ * (Commands cut what they quote shorter; this is the bound for what they did not foresee.)
  */
 function errorLines(message: string): string {
   return message
     .split('\n')
-    .map((line) => `error: ${printable(line)}`)
+    .map((line) => `error: ${shown(line, MAX_LINE)}`)
     .join('\n')
 }
+
+const MAX_LINE = 2000
 
 /**
  * An answer of the environment, not a fault of this program: a system error (ECONNREFUSED,

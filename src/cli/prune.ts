@@ -2,6 +2,7 @@ import { RETENTION_MS } from '../config.ts'
 import { parseDuration } from '../duration.ts'
 import type { PruneCounts } from '../store/prune.ts'
 import { cutoffAgo, prune } from '../store/prune.ts'
+import { shown } from '../text.ts'
 import { withContext } from './context.ts'
 import type { Command } from './io.ts'
 import { parse, printJson, required, UsageError } from './io.ts'
@@ -36,10 +37,10 @@ export const pruneCommand: Command = {
     try {
       age = parseDuration(text)
     } catch {
-      throw new UsageError(`--older-than must be a duration (30d, 720h), got "${text}"`)
+      throw new UsageError(`--older-than must be a duration (30d, 720h), got "${shown(text, 40)}"`)
     }
     if (age < RETENTION_MS.min || age > RETENTION_MS.max) {
-      throw new UsageError(`--older-than must be between 1h and 36500d, got "${text}"`)
+      throw new UsageError(`--older-than must be between 1h and 36500d, got "${shown(text, 40)}"`)
     }
     const dryRun = values['dry-run'] === true
     const { before, counts } = await withContext(io, async ({ db }) => {

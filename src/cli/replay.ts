@@ -1,10 +1,11 @@
 import { WebhookError } from '../errors.ts'
 import type { Db } from '../store/database.ts'
-import { endpointState, eventExists, orgExists, orgHasSecret } from '../store/history.ts'
+import { endpointState, eventExists, orgHasSecret } from '../store/history.ts'
 import type { ReplayCandidate, ReplaySelector, SkipReason } from '../store/replay.ts'
 import { countMatches, replay, selectCandidates } from '../store/replay.ts'
+import { shown } from '../text.ts'
 import type { ApiContext } from './api.ts'
-import { ownerOf, withApi } from './api.ts'
+import { knownOrg, ownerOf, withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
 import { CommandError, parse, printJson, printTable, UsageError } from './io.ts'
 import { createProgressBar } from './progress.ts'
@@ -68,7 +69,7 @@ export function toSelector(values: Values, now: Date = new Date()): ReplaySelect
     throw new UsageError(
       values.status === undefined
         ? '--status dropped is required with --endpoint and --org'
-        : `only dropped deliveries are replayed in bulk; --status must be dropped, got "${values.status}"`,
+        : `only dropped deliveries are replayed in bulk; --status must be dropped, got "${shown(values.status, 40)}"`,
     )
   }
   const range = parseRange(values.since, values.until, now)
@@ -83,7 +84,7 @@ async function checkTarget(db: Db, selector: ReplaySelector): Promise<void> {
     case 'delivery': {
       const [found] = await selectCandidates(db, selector, '', 1)
       if (found === undefined) {
-        throw new CommandError(`no delivery ${selector.deliveryId}`)
+        throw new CommandError(`no delivery ${shown(selector.deliveryId)}`)
       }
       if (found.skip === 'destination_inactive') {
         throw new CommandError(await inactiveReason(db, found))
@@ -92,22 +93,20 @@ async function checkTarget(db: Db, selector: ReplaySelector): Promise<void> {
     }
     case 'event':
       if (!(await eventExists(db, selector.eventId))) {
-        throw new CommandError(`no event ${selector.eventId}`)
+        throw new CommandError(`no event ${shown(selector.eventId)}`)
       }
       return
     case 'endpoint':
       return checkEndpoint(db, selector.endpointId)
     case 'org':
-      if (!(await orgExists(db, selector.orgId))) {
-        throw new CommandError(`no org ${selector.orgId}: it has no events, endpoints or secret`)
-      }
+      await knownOrg(db, selector.orgId)
   }
 }
 
 async function checkEndpoint(db: Db, endpointId: string): Promise<void> {
   const state = await endpointState(db, endpointId)
   if (state === 'missing') {
-    throw new CommandError(`no endpoint ${endpointId}`)
+    throw new CommandError(`no endpoint ${shown(endpointId)}`)
   }
   if (state !== 'active') {
     throw new CommandError(endpointRefusal(endpointId, state))

@@ -2,7 +2,7 @@ import { WebhookError } from '../errors.ts'
 import { shown } from '../text.ts'
 import { withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
-import { CommandError, parse, printJson, required, UsageError } from './io.ts'
+import { actionError, CommandError, parse, printJson, required, UsageError } from './io.ts'
 import { reencryptCommand } from './secrets-reencrypt.ts'
 
 const usage = `imtegrate-webhooks secrets <create|rotate> --org ORG [--force] [--json]
@@ -24,7 +24,7 @@ export const secretsCommand: Command = {
       return reencryptCommand.run(rest, io)
     }
     if (action !== 'create' && action !== 'rotate') {
-      throw new UsageError(action === undefined ? 'missing action' : `unknown action: ${action}`)
+      throw actionError(action)
     }
     const { values } = parse(rest, {
       org: { type: 'string' },

@@ -1,15 +1,16 @@
 import { parseDuration } from '../duration.ts'
+import { shown } from '../text.ts'
 import { UsageError } from './io.ts'
 
 /**
  * A point in time given on the command line: an ISO 8601 timestamp (`2026-05-04T10:00:00Z`,
- * `2026-05-04`) or a duration ago (`24h`, `7d`, `90m`).
+ * `2026-05-04`; without an offset it is UTC) or a duration ago (`24h`, `7d`, `90m`).
  * @example parseTime('24h', '--since', now) // 24 hours before now
  */
 export function parseTime(text: string, flag: string, now: Date = new Date()): Date {
   const refuse = () =>
     new UsageError(
-      `${flag} must be an ISO timestamp (2026-05-04T10:00:00Z) or a duration ago (24h, 7d), got "${text}"`,
+      `${flag} must be an ISO timestamp (2026-05-04T10:00:00Z) or a duration ago (24h, 7d), got "${shown(text, 40)}"`,
     )
   const at = parseTimestamp(text.trim()) ?? durationAgo(text, now)
   if (at === undefined) {
@@ -18,7 +19,7 @@ export function parseTime(text: string, flag: string, now: Date = new Date()): D
   // PostgreSQL refuses years past its range with a bare error; no history is that old anyway.
   const year = at.getUTCFullYear()
   if (!(year >= 1970 && year <= 9999)) {
-    throw new UsageError(`${flag} must lie between 1970-01-01 and 9999-12-31 (UTC), got "${text}"`)
+    throw new UsageError(`${flag} must lie between 1970-01-01 and 9999-12-31 (UTC), got "${shown(text, 40)}"`)
   }
   return at
 }
@@ -34,7 +35,10 @@ function parseTimestamp(text: string): Date | undefined {
   if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) {
     return undefined
   }
-  const at = new Date(text)
+  // Without an offset, a time is UTC, as a date alone is (JavaScript would read it in the host's
+  // time zone, so the same command would select other rows on another machine).
+  const utc = match[4] !== undefined && match[7] === undefined ? `${text.replace(' ', 'T')}Z` : text
+  const at = new Date(utc)
   return Number.isNaN(at.getTime()) ? undefined : at
 }
 

@@ -17,6 +17,29 @@ describe('parseTime', () => {
     expect(parseTime(text, '--since', now).toISOString()).toBe(expected)
   })
 
+  // Regression: a time without an offset was read in the host's time zone (another row count under
+  // each TZ), while a date alone was UTC. Both are UTC now, whatever TZ says.
+  it.each(['Pacific/Kiritimati', 'America/Los_Angeles', 'UTC'])(
+    'reads a time without an offset as UTC under TZ=%s',
+    (zone) => {
+      const before = process.env['TZ']
+      process.env['TZ'] = zone
+      try {
+        expect(parseTime('2026-12-06T04:04', '--since', now).toISOString()).toBe('2026-12-06T04:04:00.000Z')
+        expect(parseTime('2026-12-06 04:04:05.5', '--since', now).toISOString()).toBe(
+          '2026-12-06T04:04:05.500Z',
+        )
+        expect(parseTime('2026-12-06', '--since', now).toISOString()).toBe('2026-12-06T00:00:00.000Z')
+      } finally {
+        if (before === undefined) {
+          delete process.env['TZ']
+        } else {
+          process.env['TZ'] = before
+        }
+      }
+    },
+  )
+
   // Regression: 2026-02-30 was read as 2 March.
   it.each(['yesterday', '24', '2026-13-45', '', '-1h', '2026-02-30', '2026-04-31T10:00:00Z', '2025-02-29'])(
     'refuses %j as a usage error naming the flag',
