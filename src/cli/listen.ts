@@ -18,6 +18,7 @@ import { printable, shown } from '../text.ts'
 import type { WorkerHandle } from '../worker/runner.ts'
 import { startWorker } from '../worker/runner.ts'
 import { collect } from './api.ts'
+import { probeDatabase } from './context.ts'
 import type { Command, Io } from './io.ts'
 import { parse, UsageError } from './io.ts'
 
@@ -73,7 +74,9 @@ async function listen(io: Io, orgId: string, receiverPort: number): Promise<void
     const databaseUrl = config.databaseUrl ?? EMBEDDED_URL
     const secret = generateSecret()
     running.receiver = await startListenReceiver(secret, receiverPort, (arrival) => io.out(describe(arrival)))
-    // Like the worker command: only the embedded development database is migrated here.
+    // Like the worker command: a database that cannot be used is one line (pg's own errors of
+    // a connection closed at once have no code), and only the embedded one is migrated here.
+    await probeDatabase(databaseUrl, config.queryTimeoutMs)
     running.worker = await startWorker(
       { ...config, databaseUrl, allowPrivateTargets: { all: false, cidrs: ['127.0.0.1/32'] } },
       logger,

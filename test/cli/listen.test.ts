@@ -1,5 +1,8 @@
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { EVENT_TYPES } from '../../src/dev/samples.ts'
+import { runCli } from '../helpers/cli.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 import { disposeChildren, spawnCli } from '../reliability/child-worker.ts'
@@ -62,6 +65,20 @@ describe('imtegrate-webhooks listen', () => {
     // The receiver is gone with it.
     await expect(fetch(before[0]?.url ?? '', { method: 'POST' })).rejects.toThrow()
   }, 60_000)
+
+  // Regression: a server that closed the connection at once ended listen in a pg-pool stack trace.
+  it('says in one line when the database cannot be used', async () => {
+    const server = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      const result = await runCli({ url: `postgres://postgres@127.0.0.1:${port}/none` }, ['listen'])
+      expect(result).toMatchObject({ code: 1, out: '' })
+      expect(result.err).toMatch(/^error: cannot use the database: Connection terminated unexpectedly$/)
+    } finally {
+      server.close()
+    }
+  })
 
   it('refuses a bad --port with its usage', async () => {
     const listen = spawnCli(['listen', '--port', 'http'], { DATABASE_URL: testDb.url })
