@@ -68,7 +68,7 @@ const HELP = { help: { type: 'boolean', short: 'h' } } as const
  * node:util parseArgs with our rules; every breach is a usage error. The argument after an option
  * that takes a value is its value, even when it starts with a dash (`--reason -h`, `--since -1d`).
  * An unknown option, a missing value, a value given to a flag, an option given twice (which one
- * was meant?) and an empty value (leave the option out instead) are refused; what is echoed of
+ * was meant? unless it takes several values) and an empty value (leave the option out instead) are refused; what is echoed of
  * them is escaped and cut.
  */
 export function parse<const O extends Options>(args: string[], options: O, positionals = 0) {
@@ -90,7 +90,7 @@ export function parse<const O extends Options>(args: string[], options: O, posit
     if (type === undefined) {
       throw new UsageError(`Unknown option '${flag}'`)
     }
-    if (seen.has(token.name)) {
+    if (seen.has(token.name) && options[token.name]?.multiple !== true) {
       throw new UsageError(`${flag} is given twice; give it once`)
     }
     seen.add(token.name)

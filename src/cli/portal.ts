@@ -1,6 +1,6 @@
 import { withApi } from './api.ts'
 import type { Command, Io } from './io.ts'
-import { parse, printJson, printTable, required, UsageError } from './io.ts'
+import { actionError, parse, printJson, printTable, required, UsageError } from './io.ts'
 
 const usage = `imtegrate-webhooks portal <link|sessions|revoke> [options]
 
@@ -29,7 +29,7 @@ export const portalCommand: Command = {
     if (action === 'revoke') {
       return revoke(rest, io)
     }
-    throw new UsageError(action === undefined ? 'missing action' : `unknown action: ${action}`)
+    throw actionError(action)
   },
 }
 

@@ -34,6 +34,7 @@ const COMMANDS = [
   'listen',
   'serve',
   'api-keys',
+  'portal',
   'help',
   '--help',
   '-h',
@@ -44,7 +45,7 @@ const LONG_RUNNING = new Set(['worker', 'serve', 'listen'])
 const REFUSING_DATABASE = 'postgres://postgres@127.0.0.1:1/none'
 
 const ACTIONS = ['create', 'rotate', 'reencrypt', 'list', 'show', 'update', 'disable', 'enable', 'delete']
-const MORE_ACTIONS = ['rotate-secret', 'revoke']
+const MORE_ACTIONS = ['rotate-secret', 'revoke', 'link', 'sessions']
 const FLAGS = [
   '--org',
   '--endpoint',
@@ -67,6 +68,11 @@ const FLAGS = [
   '--backing-off',
   '--name',
   '--port',
+  '--ttl',
+  '--session-ttl',
+  '--capability',
+  '--read-only',
+  '--all',
   '-h',
   '--help',
   '--',
