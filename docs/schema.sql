@@ -1076,6 +1076,7 @@ CREATE TABLE webhooks.destinations (
     last_error text,
     last_error_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    set_aside_until timestamp with time zone,
     CONSTRAINT destinations_send_window_check CHECK ((send_window >= 1))
 )
 WITH (fillfactor='70', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02');
@@ -1348,6 +1349,8 @@ CREATE UNIQUE INDEX destinations_endpoint ON webhooks.destinations USING btree (
 CREATE INDEX destinations_ready ON webhooks.destinations USING btree (ready_at) WHERE (ready_at IS NOT NULL);
 
 CREATE INDEX endpoints_org_enabled ON webhooks.endpoints USING btree (org_id) WHERE (enabled AND (deleted_at IS NULL));
+
+CREATE INDEX events_set_aside ON webhooks.events USING btree (id) WHERE (fan_out_error IS NOT NULL);
 
 CREATE UNIQUE INDEX events_subject ON webhooks.events USING btree (org_id, subject_id, ((type = 'collection.completed'::text)));
 

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client'
 import { Counter, Histogram } from 'prom-client'
 import { OUTCOME_CLASSES, statusClass } from './status-class.ts'
-import type { WorkerMetrics } from './worker-metrics.ts'
+import type { SetAsideKind, WorkerMetrics } from './worker-metrics.ts'
 
 /** 1 ms to 60 s: a local receiver's answer to a request timeout, and a backlog's wait. */
 export const SECONDS_BUCKETS = [
@@ -67,6 +67,20 @@ export function createAttemptMetrics(registry: Registry): WorkerMetrics {
     help: 'Writes of attempt outcomes that failed (they are tried again).',
     registers,
   })
+  const rowsSetAside = new Counter({
+    name: 'imtegrate_webhooks_rows_set_aside_total',
+    help: 'Rows a batched write could not write (an outcome, an event to fan out, a destination to claim from), split out and set aside.',
+    labelNames: ['kind'],
+    registers,
+  })
+  const kinds: Record<SetAsideKind, { kind: SetAsideKind }> = {
+    outcome: { kind: 'outcome' },
+    event: { kind: 'event' },
+    destination: { kind: 'destination' },
+  }
+  for (const labels of Object.values(kinds)) {
+    rowsSetAside.inc(labels, 0)
+  }
 
   return {
     attemptFinished(record, eventCreatedAt) {
@@ -95,6 +109,9 @@ export function createAttemptMetrics(registry: Registry): WorkerMetrics {
           writeFailures.inc()
         }
       }
+    },
+    setAside(kind) {
+      rowsSetAside.inc(kinds[kind])
     },
   }
 }

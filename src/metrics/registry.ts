@@ -35,7 +35,22 @@ const BACKLOG_GAUGES: ReadonlyArray<[keyof Backlog, string, string]> = [
   [
     'awaitingRetry',
     'imtegrate_webhooks_deliveries_awaiting_retry',
-    'Deliveries that failed and wait for their next attempt.',
+    'Deliveries that failed and wait for their next attempt (not those held for an operator).',
+  ],
+  [
+    'deliveriesSetAside',
+    'imtegrate_webhooks_deliveries_set_aside',
+    'Deliveries held for an operator: an outcome that could not be written, nor their drop; never retried by themselves.',
+  ],
+  [
+    'eventsSetAside',
+    'imtegrate_webhooks_events_set_aside',
+    'Events that could not be fanned out, set aside until an operator puts them back.',
+  ],
+  [
+    'destinationsSetAside',
+    'imtegrate_webhooks_destinations_set_aside',
+    'Destinations set aside for a while because claiming their deliveries failed on their data.',
   ],
   [
     'droppedLastHour',

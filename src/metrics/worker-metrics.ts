@@ -1,5 +1,8 @@
 import type { AttemptRecord } from '../store/outcomes.ts'
 
+/** What a batched write could not write and set aside: see src/worker/isolate.ts. */
+export type SetAsideKind = 'outcome' | 'event' | 'destination'
+
 /**
  * What the dispatcher tells the metrics, at the few places it already logs an attempt, claims,
  * and writes outcomes. Every call is cheap (a counter bump, no I/O, no allocation per label);
@@ -12,6 +15,8 @@ export type WorkerMetrics = {
   claimed(count: number): void
   /** A write of `count` outcomes starts; call the result with whether it succeeded, once it settled. */
   outcomeWriteStarted(count: number): (succeeded: boolean) => void
+  /** A row that made its batch fail was split out and set aside (logged once, for an operator). */
+  setAside(kind: SetAsideKind): void
 }
 
 const ignore = () => undefined
@@ -21,4 +26,5 @@ export const NO_METRICS: WorkerMetrics = {
   attemptFinished: ignore,
   claimed: ignore,
   outcomeWriteStarted: () => ignore,
+  setAside: ignore,
 }

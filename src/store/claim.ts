@@ -67,12 +67,14 @@ export async function readyDestinations(db: Db, limit: number): Promise<number[]
 
 /**
  * Sets a destination aside for `pauseMs` with `error` as its last error: the claim that keeps
- * failing on one of its deliveries stops holding up every other destination's.
+ * failing on one of its deliveries stops holding up every other destination's. `set_aside_until`
+ * tells it apart from a destination merely waiting for its turn (the backlog counts it).
  */
 export async function setDestinationAside(db: Db, id: number, pauseMs: number, error: string): Promise<void> {
   await sql`
     update webhooks.destinations
-    set ready_at = now() + ${pauseMs} * interval '1 millisecond', last_error = ${error.slice(0, 500)},
+    set ready_at = now() + ${pauseMs} * interval '1 millisecond',
+      set_aside_until = now() + ${pauseMs} * interval '1 millisecond', last_error = ${error.slice(0, 500)},
       last_error_at = now()
     where id = ${id}`.execute(db)
 }

@@ -122,6 +122,8 @@ export interface DestinationsTable {
   tokens_at: Generated<Date>
   last_error: string | null
   last_error_at: Date | null
+  /** Set aside until then: claiming its deliveries failed on their data (src/worker/intake.ts). */
+  set_aside_until: Date | null
   created_at: Generated<Date>
 }
 

@@ -183,7 +183,7 @@ export class Dispatcher {
 
   /** One round: fan out recorded events, claim what there is room for, start sending it. */
   async #pass(): Promise<boolean> {
-    const fannedOut = await fanOut(this.#o.db, this.#o.logger)
+    const fannedOut = await fanOut(this.#o.db, this.#o.logger, this.#o.metrics)
     // Outcomes that could not be written are written first, before anything new is claimed:
     // claimed now, they would only add outcomes that cannot be written either. And stop() may
     // have come while the fan-out ran: a stopping dispatcher sends nothing new.
@@ -191,7 +191,8 @@ export class Dispatcher {
     // leases still count against their destinations' caps, and a claim would find them full.
     await this.#writer.written()
     const room = this.#stopping || this.#writer.failing ? 0 : this.#slots.free
-    const claimed = room > 0 ? await claim(this.#o.db, this.#o.logger, this.#claimRequest(room)) : []
+    const claimed =
+      room > 0 ? await claim(this.#o.db, this.#o.logger, this.#o.metrics, this.#claimRequest(room)) : []
     this.#o.metrics.claimed(claimed.length)
     for (const delivery of claimed) {
       this.#send(delivery)

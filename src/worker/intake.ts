@@ -1,5 +1,6 @@
 import { coerceError, errorText } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import type { WorkerMetrics } from '../metrics/worker-metrics.ts'
 import type { ClaimedDelivery, ClaimRequest } from '../store/claim.ts'
 import { claimDeliveries, readyDestinations, setDestinationAside } from '../store/claim.ts'
 import type { Db } from '../store/database.ts'
@@ -15,7 +16,7 @@ const SET_ASIDE_MS = 60_000
 // the batch is split until that row is found, the rest goes on, and the row is set aside.
 
 /** Fans out a batch of recorded events; an event that makes the batch fail is set aside. */
-export async function fanOut(db: Db, logger: Logger): Promise<number> {
+export async function fanOut(db: Db, logger: Logger, metrics: WorkerMetrics): Promise<number> {
   try {
     return await fanOutEvents(db, FAN_OUT_BATCH)
   } catch (error) {
@@ -27,6 +28,7 @@ export async function fanOut(db: Db, logger: Logger): Promise<number> {
       (ids) => fanOutEvents(db, ids.length, ids),
       async (eventId, fault) => {
         logger.error({ eventId, err: coerceError(fault) }, 'could not fan out this event; it is set aside')
+        metrics.setAside('event')
         await setEventAside(db, eventId, errorText(fault))
       },
     )
@@ -35,7 +37,12 @@ export async function fanOut(db: Db, logger: Logger): Promise<number> {
 }
 
 /** Claims up to request.limit; a destination that makes the claim fail is set aside for a while. */
-export async function claim(db: Db, logger: Logger, request: ClaimRequest): Promise<ClaimedDelivery[]> {
+export async function claim(
+  db: Db,
+  logger: Logger,
+  metrics: WorkerMetrics,
+  request: ClaimRequest,
+): Promise<ClaimedDelivery[]> {
   try {
     return await claimDeliveries(db, request)
   } catch (error) {
@@ -55,6 +62,7 @@ export async function claim(db: Db, logger: Logger, request: ClaimRequest): Prom
           { destinationId, err: coerceError(fault), retryInMs: SET_ASIDE_MS },
           'could not claim the deliveries of this destination; it is set aside',
         )
+        metrics.setAside('destination')
         await setDestinationAside(db, destinationId, SET_ASIDE_MS, errorText(fault))
       },
     )

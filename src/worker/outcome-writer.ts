@@ -180,6 +180,7 @@ export class OutcomeWriter {
   async #hold({ claimed, record }: Finished, error: unknown): Promise<void> {
     const retry = settle({ kind: 'failure' }, claimed.failures, this.#o.schedule).retryInMs
     const fields = { deliveryId: record.deliveryId, attempt: record.attemptNo, err: coerceError(error) }
+    this.#o.metrics.setAside('outcome')
     try {
       const held = await holdOutcome(this.#o.db, record, errorText(error), retry)
       this.#o.logger.error({ ...fields, held }, 'could not record this attempt; its delivery is held aside')

@@ -24,7 +24,7 @@ describe('docs/alerts.yml', () => {
       ctx.skip(missing('promtool'))
       return
     }
-    expect(check.output).toContain('SUCCESS: 6 rules found')
+    expect(check.output).toContain('SUCCESS: 7 rules found')
     expect(check.status, check.output).toBe(0)
   })
 
@@ -47,6 +47,6 @@ describe('docs/alerts.yml', () => {
     })
     const exported = registry.getMetricsAsArray().map((metric) => metric.name)
     expect([...named].filter((name) => !exported.includes(name))).toEqual([])
-    expect(named.size).toBe(5)
+    expect(named.size).toBe(8)
   })
 })

@@ -8,6 +8,9 @@ const backlog = (due: number): Backlog => ({
   oldestDueSeconds: 0,
   heldBack: 0,
   awaitingRetry: 0,
+  deliveriesSetAside: 0,
+  eventsSetAside: 0,
+  destinationsSetAside: 0,
   droppedLastHour: 0,
   destinationsBackingOff: 0,
 })

@@ -48,6 +48,9 @@ describe('readBacklog', () => {
       oldestDueSeconds: 0,
       heldBack: 0,
       awaitingRetry: 0,
+      deliveriesSetAside: 0,
+      eventsSetAside: 0,
+      destinationsSetAside: 0,
       droppedLastHour: 0,
       destinationsBackingOff: 0,
     })
@@ -99,5 +102,28 @@ describe('readBacklog', () => {
     expect(backlog.due).toBe(6)
     expect(backlog.oldestDueSeconds).toBeGreaterThanOrEqual(3600)
     expect(backlog.oldestDueSeconds).toBeLessThan(3610)
+  })
+
+  it('counts what is set aside for an operator apart, a held delivery not as awaiting a retry', async () => {
+    // Held by webhooks.hold_outcome: its outcome, then its drop, could not be written.
+    await insertDeliveries('aside', 2, { status: 'pending', dueAgoMs: -300_000 })
+    await sql`update webhooks.delivery_queue set due_at = 'infinity' where delivery_id like 'dlv_aside_'`.execute(
+      testDb.db,
+    )
+    await sql`insert into webhooks.events (id, org_id, type, subject_id, data, created_at, fanned_out_at, fan_out_error)
+      values ('evt_aside', 'org_1', 'image.completed', 'img_aside', '{}', now(), now(), 'refused (P0001)'),
+        ('evt_put_back', 'org_1', 'image.completed', 'img_put_back', '{}', now(), now(), null)`.execute(
+      testDb.db,
+    )
+    // One destination set aside now, the other one's time aside is over.
+    await sql`update webhooks.destinations set set_aside_until = case when key = 'org_1 http://down.example:80'
+      then now() - interval '1 second' else now() + interval '1 minute' end`.execute(testDb.db)
+    expect(await readBacklog(testDb.db)).toMatchObject({
+      due: 6,
+      awaitingRetry: 5,
+      deliveriesSetAside: 2,
+      eventsSetAside: 1,
+      destinationsSetAside: 1,
+    })
   })
 })
