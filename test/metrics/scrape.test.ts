@@ -148,7 +148,7 @@ describe("a running worker's /metrics", () => {
         }
       }
     }
-    expect([...labelNames].sort()).toEqual(['le', 'outcome', 'status_class', 'version'])
+    expect([...labelNames].sort()).toEqual(['kind', 'le', 'outcome', 'status_class', 'version'])
     for (const identifying of ['org_', 'img_', 'evt_', 'dlv_', 'ep_', '/ok-', stack.receiver.url('')]) {
       expect(text).not.toContain(identifying)
     }
