@@ -30,7 +30,7 @@ const BATCH_SIZE = 1_000
  */
 function settledBefore(before: Date): RawBuilder<unknown> {
   return sql`e.id < 'evt_' || lpad(to_hex((extract(epoch from ${before}::timestamptz) * 1000)::bigint), 12, '0')
-    and e.created_at < ${before} and e.fanned_out_at is not null
+    and e.created_at < ${before} and e.fanned_out_at is not null and e.fan_out_error is null
     and not exists (select 1 from webhooks.deliveries d where d.event_id = e.id
       and (d.status = 'pending' or d.updated_at >= ${before}) offset 0)`
 }

@@ -109,6 +109,19 @@ describe('imtegrate-webhooks prune', () => {
     }
   })
 
+  it('keeps an event set aside for an operator, however old: it was never sent', async () => {
+    const org = 'org_prune_aside'
+    const aside = await seedEvent(testDb, org, ago(40), [])
+    await testDb.pool.query(
+      `update webhooks.events set fan_out_error = 'refused by a trigger' where id = $1`,
+      [aside.event],
+    )
+    const settled = await seedEvent(testDb, org, ago(40), [{ status: 'delivered' }])
+    expect(await runCliJson(testDb, ['prune', '--older-than', '30d'])).toMatchObject({ events: 1 })
+    expect(await eventExists(aside.event)).toBe(true)
+    expect(await eventExists(settled.event)).toBe(false)
+  })
+
   it('keeps an event whole when one of its deliveries is replayed while the prune runs', async () => {
     const org = 'org_prune_race'
     const racing = await seedEvent(testDb, org, ago(40), [{ status: 'dropped' }, { status: 'dropped' }])
