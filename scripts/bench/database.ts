@@ -44,6 +44,7 @@ function benchPool(url: string, dropped: () => boolean): pg.Pool {
 /** A fresh database on the server of `adminUrl`, migrated with the project's own migrator. */
 export async function createBenchDatabase(adminUrl: string): Promise<BenchDb> {
   const admin = new pg.Client({ connectionString: adminUrl, application_name: 'imtegrate-bench-admin' })
+  admin.on('error', (error) => console.error('bench admin connection:', error.message))
   await admin.connect()
   // Benchmark databases are iwb_<pid>_<random>; those of dead runs are dropped first.
   await dropDeadRunDatabases(admin, 'iwb')
