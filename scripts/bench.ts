@@ -133,36 +133,37 @@ async function metricsCost(s: Setup, plan: Plan): Promise<Results['metrics']> {
   const rounds: Results['metrics'] = []
   for (let round = 0; round < plan.metrics.rounds; round++) {
     for (const on of [false, true]) {
+      const tag = `m${round}${on ? 'on' : 'off'}`
+      // The backlog is recorded before the worker starts, so the drain counts only its own work.
+      await recordEvents(s.db.pool, {
+        org: ORG_ONE,
+        prefix: `img_${tag}_`,
+        count: plan.metrics.drain,
+        webhookUrl: null,
+      })
       const metricsPort = on ? await freePort() : undefined
-      const worker = await startWorkerProcess({ ...s.env, metricsPort }, s.db.pool)
-      const scraper = metricsPort === undefined ? undefined : scrapeEverySecond(metricsPort)
+      let worker: Child | undefined
+      let scraper: ReturnType<typeof scrapeEverySecond> | undefined
       try {
+        const start = async () => {
+          worker = await startWorkerProcess({ ...s.env, metricsPort }, s.db.pool)
+          scraper = metricsPort === undefined ? undefined : scrapeEverySecond(metricsPort)
+          return worker
+        }
+        const drain = await measureDrain(s.ctx, plan.metrics.drain, start, DRAIN_TIMEOUT_MS, false)
         const latency = await measureLatency(s.db.pool, s.receiver, {
           rate: plan.latency.rate,
           seconds: plan.metrics.latencySeconds,
-          tag: `m${round}${on ? 'on' : 'off'}`,
+          tag,
         })
-        const events = {
-          org: ORG_ONE,
-          prefix: `img_m${round}${on ? 'on' : 'off'}_`,
-          count: plan.metrics.drain,
-        }
-        await recordEvents(s.db.pool, { ...events, webhookUrl: null })
-        const drain = await measureDrain(
-          s.ctx,
-          plan.metrics.drain,
-          async () => worker,
-          DRAIN_TIMEOUT_MS,
-          false,
-        )
         const scrapes = (await scraper?.stop()) ?? 0
         rounds.push({ on, latency, drain, scrapes })
         log(
-          `metrics ${on ? 'on' : 'off'}: p99 ${latency.p99.toFixed(1)} ms, ${Math.round(drain.perSecond)} deliveries/s${on ? `, ${scrapes} scrapes` : ''}`,
+          `metrics ${on ? 'on' : 'off'}: ${Math.round(drain.perSecond)} deliveries/s, p99 ${latency.p99.toFixed(1)} ms${on ? `, ${scrapes} scrapes` : ''}`,
         )
       } finally {
         await scraper?.stop()
-        await worker.stop()
+        await worker?.stop()
       }
     }
   }
