@@ -293,7 +293,9 @@ async function run(plan: Plan, write: boolean): Promise<void> {
     const drains = await throughput(s, plan)
     const metrics = await metricsCost(s, plan)
     const alone = await recordingAlone(s, plan)
-    worker = await startWorkerProcess(env, db.pool)
+    // Everything the production phase records goes to one receiver, one render-URL origin: a
+    // destination the default cap of 10 would hold to a tenth of the worker's slots.
+    worker = await startWorkerProcess({ ...env, destinationConcurrency: plan.workerConcurrency }, db.pool)
     const prod = await production(s, plan, worker)
     const results = { ...base, ...drains, ...prod, metrics, recordingAlone: alone }
     const table = renderTable(buildRows(results, plan.workerConcurrency))

@@ -141,6 +141,8 @@ export type DispatcherEnv = {
   concurrency: number
   /** Set: the worker serves /metrics on this port (WEBHOOK_METRICS_PORT). */
   metricsPort?: number | undefined
+  /** Set: WEBHOOK_DESTINATION_CONCURRENCY, the cap of a destination without its own. */
+  destinationConcurrency?: number | undefined
 }
 
 /**
@@ -157,6 +159,9 @@ export async function startWorkerProcess(env: DispatcherEnv, pool: pg.Pool): Pro
     WORKER_CONCURRENCY: String(env.concurrency),
     LOG_LEVEL: 'warn',
     ...(env.metricsPort === undefined ? {} : { WEBHOOK_METRICS_PORT: String(env.metricsPort) }),
+    ...(env.destinationConcurrency === undefined
+      ? {}
+      : { WEBHOOK_DESTINATION_CONCURRENCY: String(env.destinationConcurrency) }),
   })
   const registered = async (signal: AbortSignal) => {
     while (!signal.aborted) {
