@@ -99,7 +99,9 @@ describe('a real Prometheus scraping a worker', () => {
     }
     const loaded = rules.data.groups.flatMap((group) => group.rules)
     // Every alert docs/alerts.yml defines, however many it grows to.
-    const defined = readFileSync(new URL('../../docs/alerts.yml', import.meta.url), 'utf8').match(/^\s*- alert:/gm)
+    const defined = readFileSync(new URL('../../docs/alerts.yml', import.meta.url), 'utf8').match(
+      /^\s*- alert:/gm,
+    )
     expect(defined?.length).toBeGreaterThan(0)
     expect(loaded).toHaveLength(defined?.length ?? 0)
     expect(loaded.filter((rule) => rule.health === 'err')).toEqual([])
