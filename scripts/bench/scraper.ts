@@ -1,17 +1,7 @@
-import { createServer } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
+import { freePort } from '../shared/free-port.ts'
 
-/** A TCP port nothing on 127.0.0.1 listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') {
-    throw new Error('no free port')
-  }
-  return address.port
-}
+export { freePort }
 
 export type Scraper = {
   /** Stops scraping; resolves to the number of complete scrapes. Safe to call twice. */

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { postgresBinaries } from '../../src/dev/postgres-binaries.ts'
 import { handOver, initCluster, pgCtl } from '../../src/dev/postgres-cluster.ts'
+import { freePort } from './free-port.ts'
 
 /** A throw-away PostgreSQL cluster of our own (the chaos run restarts it; tests run on it). */
 export type ScratchPostgres = {
@@ -17,17 +17,6 @@ export type ScratchPostgres = {
    * `logDir` when one was given. Safe to call twice, and synchronous for exit hooks.
    */
   destroy(): void
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') {
-    throw new Error('could not find a free port')
-  }
-  return address.port
 }
 
 /**

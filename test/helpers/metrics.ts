@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { createServer } from 'node:net'
+import { freePort } from '../../scripts/shared/free-port.ts'
 
 /** One sample per series, keyed as written: `name{label="value",…}` (labels in the order given). */
 export type Samples = Map<string, number>
@@ -44,14 +44,4 @@ export function installed(program: string): string | undefined {
 export const missing = (program: string) =>
   `${program} is not installed (Debian package prometheus; .ci/run installs it)`
 
-/** A TCP port free on 127.0.0.1 just now, for a server that must be told its port in advance. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') {
-    throw new Error('could not find a free port')
-  }
-  return address.port
-}
+export { freePort }

@@ -1,0 +1,13 @@
+import { createServer } from 'node:net'
+
+/** A TCP port free on 127.0.0.1 just now, for a server that must be told its port in advance. */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (address === null || typeof address === 'string') {
+    throw new Error('could not find a free port')
+  }
+  return address.port
+}
