@@ -206,9 +206,11 @@ begin
       select a.id, a.rate_limit, a.tokens, a.backoff_until, coalesce(t.k, 0) as k,
         a.in_flight + coalesce(t.k, 0) >= least(a.send_window, a.cap) as full,
         least(a.first_expiry, case when t.k > 0 then now() + lease end) as leases_until,
-        (select l.eligible_at from lists l where l.destination_id = a.id and l.turn = coalesce(t.k, 0) + 1)
-          as next_at
-      from allowed a left join taken t on t.destination_id = a.id
+        nx.eligible_at as next_at
+      from allowed a
+      left join taken t on t.destination_id = a.id
+      -- What comes next: a join, not a subquery per destination (that would scan every list).
+      left join lists nx on nx.destination_id = a.id and nx.turn = coalesce(t.k, 0) + 1
     ) m
     where d.id = m.id
   )
@@ -294,15 +296,21 @@ end $$;
 CREATE FUNCTION webhooks.delivery_targets(event_ids text[]) RETURNS TABLE(event_id text, org_id text, destination text, endpoint_id text, url text, destination_key text, origin text)
     LANGUAGE sql STABLE
     AS $$
+  with batch as materialized (
+    -- One lookup by key per event (LIMIT keeps the planner from reading the table instead).
+    select e.id, e.org_id, e.type, e.webhook_url
+    from unnest(event_ids) b(id)
+    cross join lateral (select x.* from webhooks.events x where x.id = b.id limit 1) e
+  )
   select e.id, e.org_id, 'render_url', null::text, e.webhook_url,
     webhooks.destination_key(e.org_id, null, e.webhook_url), webhooks.url_origin(e.webhook_url)
-  from webhooks.events e
-  where e.id = any(event_ids) and e.webhook_url is not null
+  from batch e
+  where e.webhook_url is not null
   union all
   select e.id, e.org_id, ep.id, ep.id, ep.url, ep.id, null::text
-  from webhooks.events e
+  from batch e
   join webhooks.endpoints ep on ep.org_id = e.org_id and ep.enabled and ep.deleted_at is null
-  where e.id = any(event_ids) and webhooks.event_type_matches(ep.event_types, e.type)
+  where webhooks.event_type_matches(ep.event_types, e.type)
 $$;
 
 CREATE FUNCTION webhooks.destination_key(org_id text, endpoint_id text, url text) RETURNS text
@@ -355,10 +363,8 @@ end $$;
 CREATE FUNCTION webhooks.event_type_matches(patterns text[], type text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-  select patterns is null or exists (
-    select 1 from unnest(patterns) as p
-    where p = type or (right(p, 1) = '*' and left(type, length(p) - 1) = left(p, length(p) - 1))
-  )
+  select patterns is null or type = any(patterns) or split_part(type, '.', 1) || '.*' = any(patterns)
+    or '*' = any(patterns)
 $$;
 
 CREATE FUNCTION webhooks.event_types() RETURNS text[]
@@ -864,9 +870,10 @@ $_$;
 CREATE FUNCTION webhooks.url_origin(url text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-  select lower(m[1]) || '://' || lower(m[2]) || ':'
-    || coalesce(nullif(m[3], '')::integer, case lower(m[1]) when 'https' then 443 else 80 end)
-  from (select regexp_match(url, '^([A-Za-z]+)://(\[[^]/?#]*\]|[^/?#:]*)(?::([0-9]{1,5}))?') as m) parts
+  select lower(substring(url from '^([A-Za-z]+)://')) || '://'
+    || lower(substring(url from '^[A-Za-z]+://(\[[^]/?#]*\]|[^/?#:]*)')) || ':'
+    || coalesce(nullif(substring(url from '^[A-Za-z]+://(?:\[[^]/?#]*\]|[^/?#:]*):([0-9]{1,5})'), '')::integer,
+         case lower(substring(url from '^([A-Za-z]+)://')) when 'https' then 443 else 80 end)::text
 $$;
 
 CREATE FUNCTION webhooks.wake_dispatcher() RETURNS void
