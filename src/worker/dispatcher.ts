@@ -9,9 +9,10 @@ import type { ClaimedDelivery, ClaimRequest } from '../store/claim.ts'
 import type { Db } from '../store/database.ts'
 import { statementFault } from '../store/faults.ts'
 import { Heartbeat } from './heartbeat.ts'
-import { claim, fanOut } from './intake.ts'
+import { claim, FAN_OUT_BATCH, fanOut } from './intake.ts'
 import { OutboxListener } from './outbox-listener.ts'
 import { OutcomeWriter } from './outcome-writer.ts'
+import { Signal } from './signal.ts'
 import { Slots } from './slots.ts'
 
 export type DispatcherOptions = {
@@ -50,12 +51,13 @@ const ERROR_BACKOFF_MS = 1_000
 const TAKEOVER_GRACE_MS = 5_000
 
 /**
- * Moves events to receivers: fans recorded events out into deliveries, claims due deliveries
- * fairly across destinations (the database deals the turns and keeps each destination's cap,
- * backoff and rate limit), sends up to `concurrency` requests at once, and hands each outcome to
- * the outcome writer. It polls quickly while work flows (the heartbeat says so, and recorders
- * skip NOTIFY), sleeps on LISTEN plus a slow poll when idle, and arms a timer for the earliest
- * retry it scheduled. Several dispatchers (processes) share the work safely.
+ * Moves events to receivers, in two loops that do not wait for each other: one fans recorded
+ * events out into deliveries; the other claims due deliveries fairly across destinations (the
+ * database deals the turns and keeps each destination's cap, backoff and rate limit), sends up
+ * to `concurrency` requests at once, and hands each outcome to the outcome writer. Both poll
+ * quickly while work flows (the heartbeat says so, and recorders skip NOTIFY), sleep on LISTEN
+ * plus a slow poll when idle; a timer is armed for the earliest retry this process scheduled.
+ * Several dispatchers (processes) share the work safely.
  */
 export class Dispatcher {
   readonly #o: DispatcherOptions
@@ -64,14 +66,16 @@ export class Dispatcher {
   readonly #listener: OutboxListener
   readonly #heartbeat: Heartbeat
   readonly #writer: OutcomeWriter
+  /** Wakes the claim loop: a finished request, new deliveries, a retry due, a kick. */
+  readonly #claims = new Signal()
+  /** Wakes the fan-out loop: a NOTIFY, a kick. */
+  readonly #intake = new Signal()
   #stopping = false
-  #wake: (() => void) | undefined
   #hotUntil = 0
   #quietUntil = 0
   #retryTimer: NodeJS.Timeout | undefined
   #retryAt = Number.POSITIVE_INFINITY
-  #loop: Promise<void> | undefined
-  #loopAliveAt = Date.now()
+  #loops: Promise<unknown> | undefined
 
   constructor(options: DispatcherOptions) {
     this.#o = options
@@ -88,7 +92,10 @@ export class Dispatcher {
       logger: options.logger,
       listener: this.#listener,
       hot: () => Date.now() < this.#hotUntil,
-      promised: () => this.#wake?.(),
+      promised: () => {
+        this.#claims.fire()
+        this.#intake.fire()
+      },
     })
     this.#writer = new OutcomeWriter({
       db: options.db,
@@ -102,29 +109,31 @@ export class Dispatcher {
       onRetryDue: (at) => this.#armRetry(at),
       onRecovered: () => {
         this.#quietUntil = Date.now() + TAKEOVER_GRACE_MS
-        this.#wake?.()
+        this.#claims.fire()
       },
     })
   }
 
   start(): void {
-    this.#loop = this.#run()
+    // LISTEN first: a NOTIFY sent before it is heard would wait for the slow poll.
+    this.#loops = this.#listener.ensure().then(() => Promise.all([this.#runClaims(), this.#runIntake()]))
     this.#heartbeat.start()
   }
 
-  /** Wakes the loop now (a NOTIFY, a retry timer, the reconciler). */
+  /** Wakes both loops now (a NOTIFY, a retry timer, the reconciler). */
   kick(): void {
     this.#hotUntil = Math.max(this.#hotUntil, Date.now() + HOT_MS)
-    this.#wake?.()
+    this.#claims.fire()
+    this.#intake.fire()
   }
 
   get inFlight(): number {
     return this.#slots.used
   }
 
-  /** Date.now() when the loop last began to wait for work: /healthz's sign that it goes round. */
+  /** Date.now() when the slower of the two loops last went round: /healthz's sign that they do. */
   get loopAliveAt(): number {
-    return this.#loopAliveAt
+    return Math.min(this.#claims.aliveAt, this.#intake.aliveAt)
   }
 
   /**
@@ -135,34 +144,62 @@ export class Dispatcher {
     this.#stopping = true
     await this.#heartbeat.stop()
     clearTimeout(this.#retryTimer)
-    this.#wake?.()
-    await this.#loop
+    this.#claims.fire()
+    this.#intake.fire()
+    await this.#loops
     const deadline = Date.now() + this.#o.shutdownTimeoutMs
     while (this.#slots.used > 0 && Date.now() < deadline) {
-      await this.#nextEvent(Math.min(50, deadline - Date.now()))
+      await this.#claims.wait(Math.min(50, deadline - Date.now()))
     }
     this.#abort.abort()
     while (this.#slots.used > 0) {
-      await this.#nextEvent(50)
+      await this.#claims.wait(50)
     }
     await this.#writer.close(Math.max(this.#o.shutdownTimeoutMs, 2 * ERROR_BACKOFF_MS))
     this.#listener.close()
   }
 
-  async #run(): Promise<void> {
-    await this.#listener.ensure()
+  /** Claims and sends; the requests' outcomes wake it. */
+  async #runClaims(): Promise<void> {
     while (!this.#stopping) {
-      let worked: boolean
+      this.#claims.round()
+      let claimed: number
       try {
-        worked = await this.#pass()
+        claimed = await this.#claimRound()
       } catch (error) {
-        this.#quietUntil = Date.now() + TAKEOVER_GRACE_MS
-        this.#logFailure(error)
-        await this.#nextEvent(ERROR_BACKOFF_MS)
+        this.#failed(error)
+        await this.#claims.wait(ERROR_BACKOFF_MS)
         continue
       }
-      await this.#pause(worked)
+      await this.#pause(this.#claims, claimed > 0)
     }
+  }
+
+  /** Fans recorded events out; new deliveries wake the claim loop. */
+  async #runIntake(): Promise<void> {
+    while (!this.#stopping) {
+      this.#intake.round()
+      let fannedOut: number
+      try {
+        fannedOut = await fanOut(this.#o.db, this.#o.logger, this.#o.metrics)
+      } catch (error) {
+        this.#failed(error)
+        await this.#intake.wait(ERROR_BACKOFF_MS)
+        continue
+      }
+      if (fannedOut > 0) {
+        this.#hotUntil = Date.now() + HOT_MS
+        this.#claims.fire()
+      }
+      if (fannedOut < FAN_OUT_BATCH) {
+        await this.#pause(this.#intake, false)
+      }
+    }
+  }
+
+  #failed(error: unknown): void {
+    this.#quietUntil = Date.now() + TAKEOVER_GRACE_MS
+    this.#logFailure(error)
   }
 
   /**
@@ -181,27 +218,28 @@ export class Dispatcher {
     }
   }
 
-  /** One round: fan out recorded events, claim what there is room for, start sending it. */
-  async #pass(): Promise<boolean> {
-    const fannedOut = await fanOut(this.#o.db, this.#o.logger, this.#o.metrics)
-    // Outcomes that could not be written are written first, before anything new is claimed:
-    // claimed now, they would only add outcomes that cannot be written either. And stop() may
-    // have come while the fan-out ran: a stopping dispatcher sends nothing new.
+  /** Claims what there is room for and starts sending it; returns how many it claimed. */
+  async #claimRound(): Promise<number> {
     // The outcomes of the requests that finished are written first: until they are, their
     // leases still count against their destinations' caps, and a claim would find them full.
+    // Outcomes that could not be written at all are written before anything new is claimed:
+    // claimed now, they would only add outcomes that cannot be written either. And stop() may
+    // have come meanwhile: a stopping dispatcher sends nothing new.
     await this.#writer.written()
     const room = this.#stopping || this.#writer.failing ? 0 : this.#slots.free
-    const claimed =
-      room > 0 ? await claim(this.#o.db, this.#o.logger, this.#o.metrics, this.#claimRequest(room)) : []
+    const claimed = room > 0 ? await this.#claim(room) : []
     this.#o.metrics.claimed(claimed.length)
     for (const delivery of claimed) {
       this.#send(delivery)
     }
-    return fannedOut > 0 || claimed.length > 0
+    if (claimed.length > 0) {
+      this.#hotUntil = Date.now() + HOT_MS
+    }
+    return claimed.length
   }
 
-  #claimRequest(room: number): ClaimRequest {
-    return {
+  #claim(room: number): Promise<ClaimedDelivery[]> {
+    const request: ClaimRequest = {
       limit: Math.min(room, CLAIM_BATCH),
       leaseMs: this.#o.requestTimeoutMs + this.#o.leaseMarginMs,
       defaultCap: this.#o.destinationConcurrency,
@@ -209,39 +247,27 @@ export class Dispatcher {
       passedOver: this.#slots.passedOver(),
       takeOverAfterMs: Math.max(0, this.#quietUntil - Date.now()),
     }
+    return claim(this.#o.db, this.#o.logger, this.#o.metrics, request)
   }
 
-  async #pause(worked: boolean): Promise<void> {
-    const now = Date.now()
-    if (worked) {
-      this.#hotUntil = now + HOT_MS
-      // Under load, claim in chunks: waking for every finished request would lease one
-      // delivery per statement, and statements per delivery are what PostgreSQL pays for.
-      const refill = Math.max(1, Math.floor(this.#o.concurrency / 4))
-      while (!this.#stopping && this.#slots.free < refill) {
-        await this.#nextEvent(this.#o.pollIntervalMs)
+  /**
+   * Under load, claim in chunks: waking for every finished request would lease one delivery per
+   * statement, and statements per delivery are what PostgreSQL pays for.
+   */
+  get #refill(): number {
+    return Math.max(1, Math.floor(this.#o.concurrency / 4))
+  }
+
+  async #pause(signal: Signal, claimed: boolean): Promise<void> {
+    if (claimed) {
+      while (!this.#stopping && this.#slots.free < this.#refill) {
+        await signal.wait(this.#o.pollIntervalMs)
       }
-    } else if (now < Math.max(this.#hotUntil, this.#heartbeat.advertisedUntil + GRACE_MS)) {
-      await this.#nextEvent(HOT_POLL_MS)
+    } else if (Date.now() < Math.max(this.#hotUntil, this.#heartbeat.advertisedUntil + GRACE_MS)) {
+      await signal.wait(HOT_POLL_MS)
     } else {
-      await this.#nextEvent(this.#o.pollIntervalMs)
+      await signal.wait(this.#o.pollIntervalMs)
     }
-  }
-
-  /** Resolves on kick(), a finished request, or after `ms`. Cheap: it runs for every wake-up. */
-  #nextEvent(ms: number): Promise<void> {
-    this.#loopAliveAt = Date.now()
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        if (this.#wake === done) {
-          this.#wake = undefined
-        }
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      this.#wake = done
-    })
   }
 
   #send(claimed: ClaimedDelivery): void {
@@ -254,7 +280,7 @@ export class Dispatcher {
       })
       .finally(() => {
         release()
-        this.#wake?.()
+        this.#claims.fire()
       })
   }
 

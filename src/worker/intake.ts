@@ -8,7 +8,7 @@ import { fanOutEvents, setEventAside, unfannedEvents } from '../store/events.ts'
 import { isDataFault } from '../store/faults.ts'
 import { writeIsolating } from './isolate.ts'
 
-const FAN_OUT_BATCH = 500
+export const FAN_OUT_BATCH = 500
 /** A destination whose claim keeps failing on its data waits this long between tries. */
 const SET_ASIDE_MS = 60_000
 

@@ -1,0 +1,38 @@
+/**
+ * Wakes one loop that waits: `wait(ms)` resolves on the next `fire()` or after `ms`, whichever
+ * comes first. A fire while nobody waits is not kept: loops look for work before they wait. It
+ * also keeps when its loop last showed it goes round (began a round, or began to wait).
+ */
+export class Signal {
+  #wake: (() => void) | undefined
+  #aliveAt = Date.now()
+
+  /** Date.now() when the loop last began a round or a wait. */
+  get aliveAt(): number {
+    return this.#aliveAt
+  }
+
+  /** The loop begins a round. */
+  round(): void {
+    this.#aliveAt = Date.now()
+  }
+
+  fire(): void {
+    this.#wake?.()
+  }
+
+  wait(ms: number): Promise<void> {
+    this.#aliveAt = Date.now()
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        if (this.#wake === done) {
+          this.#wake = undefined
+        }
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.#wake = done
+    })
+  }
+}
