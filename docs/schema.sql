@@ -348,12 +348,11 @@ begin
   )
   select array_agg(i.delivery_id), array_agg(distinct i.destination_id) into queued, woken from inserted i;
 
+  -- As in fan_out: every destination given a delivery is locked first, then woken if it must be.
+  perform 1 from webhooks.destinations x where x.id = any(woken) order by x.id for update;
   update webhooks.destinations d set ready_at = now()
-  from (select x.id from webhooks.destinations x
-        where x.id = any(woken) and (x.ready_at is null or x.ready_at > now()) and not x.saturated
-          and (x.backoff_until is null or x.backoff_until <= now())
-        order by x.id for update) w
-  where d.id = w.id;
+  where d.id = any(woken) and (d.ready_at is null or d.ready_at > now()) and not d.saturated
+    and (d.backoff_until is null or d.backoff_until <= now());
   if queued is not null then
     perform webhooks.wake_dispatcher();
   end if;
@@ -470,14 +469,15 @@ begin
   )
   select array_agg(distinct q.destination_id) into woken from queued q;
 
-  update webhooks.destinations d set ready_at = now()
-  from (select x.id from webhooks.destinations x
-        where x.id = any(woken) and (x.ready_at is null or x.ready_at > now()) and not x.saturated
-          and (x.backoff_until is null or x.backoff_until <= now())
-        order by x.id for update) w
-  where d.id = w.id;
-
   update webhooks.events e set fanned_out_at = now() where e.id = any(batch);
+
+  -- Every destination given a delivery is locked, not only those to wake: a claim that holds one
+  -- has not seen these deliveries and may be setting it to wait for nothing; this waits for it,
+  -- and the next statement sees what it wrote.
+  perform 1 from webhooks.destinations x where x.id = any(woken) order by x.id for update;
+  update webhooks.destinations d set ready_at = now()
+  where d.id = any(woken) and (d.ready_at is null or d.ready_at > now()) and not d.saturated
+    and (d.backoff_until is null or d.backoff_until <= now());
   return cardinality(batch);
 end $$;
 
