@@ -37,8 +37,14 @@ export type DispatcherOptions = {
 }
 
 const CLAIM_BATCH = 200
-/** Poll interval while events are flowing; NOTIFY is skipped by recorders meanwhile. */
+/** The fan-out's poll interval while events are flowing; NOTIFY is skipped by recorders meanwhile. */
 const HOT_POLL_MS = 4
+/**
+ * The claim loop's, meanwhile: the fan-out wakes it for what it fans out and finished requests
+ * for their destinations; polling finds the rest (another worker's deliveries while its slots are
+ * full, rate-limit tokens, backoffs ending), which may wait this long.
+ */
+const CLAIM_HOT_POLL_MS = 20
 /** How long after the last work the dispatcher stays hot. */
 const HOT_MS = 1_000
 /** How long a dispatcher keeps polling beyond the promise it advertised. */
@@ -264,7 +270,7 @@ export class Dispatcher {
         await signal.wait(this.#o.pollIntervalMs)
       }
     } else if (Date.now() < Math.max(this.#hotUntil, this.#heartbeat.advertisedUntil + GRACE_MS)) {
-      await signal.wait(HOT_POLL_MS)
+      await signal.wait(signal === this.#claims ? CLAIM_HOT_POLL_MS : HOT_POLL_MS)
     } else {
       await signal.wait(this.#o.pollIntervalMs)
     }
