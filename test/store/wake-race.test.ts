@@ -1,6 +1,8 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createLogger } from '../../src/logger.ts'
 import { claimDeliveries } from '../../src/store/claim.ts'
+import { reconcile } from '../../src/worker/reconcile.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 
@@ -69,5 +71,52 @@ describe('a fan-out and a claim of the same destination at once', () => {
 
     const claimed = await claim()
     expect(claimed.map((d) => d.url)).toEqual([URL])
+  })
+})
+
+describe('the reconciler, as a safety net', () => {
+  it('wakes a destination left waiting for nothing while a delivery is due, and only such', async () => {
+    const pool = testDb.pool
+    const urls = ['https://stranded.example/a', 'https://backing-off.example/a', 'https://empty.example/a']
+    await pool.query(`insert into webhooks.org_secrets (org_id, secret) values ('org_strand', 'sealed')`)
+    for (const [i, url] of urls.slice(0, 2).entries()) {
+      await pool.query(
+        `select webhooks.record_render_status(org_id => 'org_strand', render_id => $1,
+          kind => 'image', status => 'completed', webhook_url => $2)`,
+        [`img_strand_${i}`, url],
+      )
+    }
+    await pool.query('select webhooks.fan_out(10)')
+    await pool.query(
+      `insert into webhooks.destinations (key, org_id, origin)
+       values (webhooks.destination_key('org_strand', null, $1), 'org_strand', webhooks.url_origin($1))`,
+      [urls[2]],
+    )
+    // As the race 0020 closed left them: waiting for nothing; the second also backing off.
+    await pool.query(
+      `update webhooks.destinations set ready_at = null,
+         backoff_until = case when origin = webhooks.url_origin($1) then now() + interval '1 hour' end
+       where org_id = 'org_strand'`,
+      [urls[1]],
+    )
+    expect(await claim()).toEqual([])
+
+    const kick = vi.fn()
+    await reconcile(testDb.db, createLogger('silent'), kick)
+    expect(kick).toHaveBeenCalledOnce()
+
+    expect((await claim()).map((d) => d.url)).toEqual([urls[0]])
+    const { rows } = await pool.query<{ origin: string; waits: boolean | null }>(
+      `select origin, ready_at > now() + interval '50 minutes' as waits from webhooks.destinations
+       where org_id = 'org_strand' order by origin`,
+    )
+    expect(rows).toEqual([
+      // Backing off: woken at the end of its backoff, not before.
+      { origin: 'https://backing-off.example:443', waits: true },
+      // Nothing queued: left alone.
+      { origin: 'https://empty.example:443', waits: null },
+      // Claimed just now: its lease is what it waits for.
+      { origin: 'https://stranded.example:443', waits: false },
+    ])
   })
 })
