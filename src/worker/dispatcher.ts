@@ -61,9 +61,9 @@ const TAKEOVER_GRACE_MS = 5_000
  * events out into deliveries; the other claims due deliveries fairly across destinations (the
  * database deals the turns and keeps each destination's cap, backoff and rate limit), sends up
  * to `concurrency` requests at once, and hands each outcome to the outcome writer. Both poll
- * quickly while work flows (the heartbeat says so, and recorders skip NOTIFY), sleep on LISTEN
- * plus a slow poll when idle; a timer is armed for the earliest retry this process scheduled.
- * Several dispatchers (processes) share the work safely.
+ * while work flows (the fan-out quickly: the heartbeat says so, and recorders skip NOTIFY) and
+ * sleep on LISTEN plus a slow poll when idle; a timer is armed for the earliest retry this
+ * process scheduled. Several dispatchers (processes) share the work safely.
  */
 export class Dispatcher {
   readonly #o: DispatcherOptions
