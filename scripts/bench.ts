@@ -30,6 +30,7 @@ import {
   seedDestinations,
   settleDatabase,
   until,
+  vacuumWebhooks,
   waitDrained,
 } from './bench/database.ts'
 import { measureLatency } from './bench/latency.ts'
@@ -79,9 +80,7 @@ async function throughput(
     await recordEvents(s.db.pool, batch)
     // As the peer's backlog is (seedNaiveBacklog): vacuumed and analyzed before the drain, so
     // neither drains through the dead rows of the phase before it.
-    await s.db.pool.query(
-      'vacuum analyze webhooks.events, webhooks.deliveries, webhooks.delivery_queue, webhooks.destinations, webhooks.attempts',
-    )
+    await vacuumWebhooks(s.db.pool)
     const result = await measureDrain(s.ctx, deliveries, worker, DRAIN_TIMEOUT_MS)
     log(`${what}: ${Math.round(result.perSecond)} deliveries/s`)
     return result

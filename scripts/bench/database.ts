@@ -181,15 +181,20 @@ export async function until(
   }
 }
 
+/** Vacuums and analyzes the webhooks tables a drain reads and writes. */
+export async function vacuumWebhooks(pool: pg.Pool): Promise<void> {
+  await pool.query(
+    'vacuum analyze webhooks.events, webhooks.deliveries, webhooks.delivery_queue, webhooks.destinations, webhooks.attempts',
+  )
+}
+
 /**
  * Vacuums and analyzes the webhooks tables and flushes the setup's writes with a CHECKPOINT, so
  * a measurement shares the machine neither with autovacuum catching up nor with a checkpoint
  * that the bench's own bulk writes triggered (500,000 rows are half a gigabyte of WAL).
  */
 export async function settleDatabase(pool: pg.Pool, log: (line: string) => void): Promise<void> {
-  for (const table of ['events', 'deliveries', 'delivery_queue', 'destinations', 'attempts']) {
-    await pool.query(`vacuum analyze webhooks.${table}`)
-  }
+  await vacuumWebhooks(pool)
   await pool.query('checkpoint').catch((error: Error) => {
     log(`no CHECKPOINT (${error.message}): a checkpoint may land in a measurement`)
   })
