@@ -1,26 +1,15 @@
 import { spawnSync } from 'node:child_process'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Io } from '../../src/cli/io.ts'
 import { main } from '../../src/cli/main.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import { seedHistory } from '../helpers/history-seed.ts'
+import { useSeededHistory } from '../helpers/history-seed.ts'
 
 // Random argument lists, made of the words the command knows and of noise, never end in a stack
 // trace or an exit code other than 0, 1 and 2. In process for speed; a few through the real
 // process too, where a crash would show as it does to an operator.
 
-let testDb: TestDb
-
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  await seedHistory(testDb)
-})
-
-afterAll(async () => {
-  await testDb?.drop()
-})
+const history = useSeededHistory()
 
 const COMMANDS = [
   'migrate',
@@ -130,7 +119,7 @@ const STACK = /\n\s+at /
 
 async function runInProcess(args: string[]): Promise<{ code: number; err: string }> {
   const err: string[] = []
-  const url = LONG_RUNNING.has(args[0] ?? '') ? REFUSING_DATABASE : testDb.url
+  const url = LONG_RUNNING.has(args[0] ?? '') ? REFUSING_DATABASE : history.testDb.url
   const io: Io = {
     out: () => undefined,
     err: (text) => err.push(text),
@@ -156,7 +145,7 @@ describe('the argument parser, given random argument lists', () => {
   it('exits 0, 1 or 2, without a stack trace (the real process)', () => {
     const samples = fc.sample(argv, { numRuns: 6, seed: 20261207 })
     for (const args of samples) {
-      const url = LONG_RUNNING.has(args[0] ?? '') ? REFUSING_DATABASE : testDb.url
+      const url = LONG_RUNNING.has(args[0] ?? '') ? REFUSING_DATABASE : history.testDb.url
       const result = spawnSync(process.execPath, ['src/cli/main.ts', ...args], {
         encoding: 'utf8',
         env: { ...process.env, DATABASE_URL: url },

@@ -1,25 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { runCli, runCliJson } from '../helpers/cli.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import { seedHistory } from '../helpers/history-seed.ts'
+import { useSeededHistory } from '../helpers/history-seed.ts'
 
 // Findings of an adversarial pass over the command line, each a regression test.
 
-let testDb: TestDb
+const history = useSeededHistory()
 
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  await seedHistory(testDb)
-})
-
-afterAll(async () => {
-  await testDb?.drop()
-})
-
-const cli = (...argv: string[]) => runCli(testDb, argv)
+const cli = (...argv: string[]) => runCli(history.testDb, argv)
 const secretOf = (org: string) =>
-  testDb.db.selectFrom('webhooks.org_secrets').select('org_id').where('org_id', '=', org).executeTakeFirst()
+  history.testDb.db
+    .selectFrom('webhooks.org_secrets')
+    .select('org_id')
+    .where('org_id', '=', org)
+    .executeTakeFirst()
 
 describe('an option given twice', () => {
   // Regression: the last one won, and the secret was made for org_r2.
@@ -103,7 +96,7 @@ describe('an id echoed in an error message', () => {
 describe('an option value that looks like an option', () => {
   // Regression: `--reason -h` printed the usage instead of disabling with the reason "-h".
   it('is the value, not a request for help', async () => {
-    const ep = await runCliJson<{ id: string }>(testDb, [
+    const ep = await runCliJson<{ id: string }>(history.testDb, [
       'endpoints',
       'create',
       '--org',
@@ -113,7 +106,7 @@ describe('an option value that looks like an option', () => {
     ])
     const result = await cli('endpoints', 'disable', ep.id, '--reason', '-h')
     expect(result).toMatchObject({ code: 0, out: `disabled ${ep.id}; dropped 0 pending deliveries` })
-    const row = await testDb.db
+    const row = await history.testDb.db
       .selectFrom('webhooks.endpoints')
       .select('disabled_reason')
       .where('id', '=', ep.id)

@@ -1,21 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { runCli, runCliJson } from '../helpers/cli.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import { dlv, seedHistory } from '../helpers/history-seed.ts'
+import { dlv, useSeededHistory } from '../helpers/history-seed.ts'
 
-let testDb: TestDb
+const history = useSeededHistory()
 
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  await seedHistory(testDb)
-})
-
-afterAll(async () => {
-  await testDb?.drop()
-})
-
-const cli = (...argv: string[]) => runCli(testDb, argv)
+const cli = (...argv: string[]) => runCli(history.testDb, argv)
 
 describe('deliveries list', () => {
   it('prints a table of deliveries, newest first', async () => {
@@ -37,7 +26,7 @@ describe('deliveries list', () => {
 
   it('prints JSON with --json, filtered by org, status, time and limit', async () => {
     type Row = { id: string; status: string; event_type: string; org_id: string; created_at: string }
-    const dropped = await runCliJson<Row[]>(testDb, [
+    const dropped = await runCliJson<Row[]>(history.testDb, [
       'deliveries',
       'list',
       '--org',
@@ -47,7 +36,7 @@ describe('deliveries list', () => {
     ])
     expect(dropped.map((row) => row.id)).toEqual([dlv(2), dlv(4), dlv(5)])
     expect(dropped[0]).toMatchObject({ status: 'dropped', event_type: 'image.completed', org_id: 'org_1' })
-    const pending = await runCliJson<Row[]>(testDb, [
+    const pending = await runCliJson<Row[]>(history.testDb, [
       'deliveries',
       'list',
       '--status',
@@ -56,10 +45,24 @@ describe('deliveries list', () => {
       '1',
     ])
     expect(pending.map((row) => row.id)).toEqual([dlv(10)])
-    const recent = await runCliJson<Row[]>(testDb, ['deliveries', 'list', '--since', '2d', '--limit', '100'])
+    const recent = await runCliJson<Row[]>(history.testDb, [
+      'deliveries',
+      'list',
+      '--since',
+      '2d',
+      '--limit',
+      '100',
+    ])
     expect(recent.map((row) => row.id).sort()).toEqual([1, 2, 3, 4, 7, 8, 9, 10].map(dlv))
     const since = new Date(Date.now() - 5 * 86_400_000).toISOString()
-    const iso = await runCliJson<Row[]>(testDb, ['deliveries', 'list', '--org', 'org_2', '--since', since])
+    const iso = await runCliJson<Row[]>(history.testDb, [
+      'deliveries',
+      'list',
+      '--org',
+      'org_2',
+      '--since',
+      since,
+    ])
     expect(iso.map((row) => row.id)).toEqual([dlv(6)])
   })
 
@@ -122,7 +125,7 @@ describe('deliveries show', () => {
       id: string
       status: string
       attempt_log: Array<Record<string, unknown>>
-    }>(testDb, ['deliveries', 'show', dlv(2)])
+    }>(history.testDb, ['deliveries', 'show', dlv(2)])
     expect(shown).toMatchObject({ id: dlv(2), status: 'dropped', replays: 0, last_error: expect.any(String) })
     expect(shown.attempt_log.map((a) => [a['attempt'], a['error'], a['outcome']])).toEqual([
       [1, 'timeout: no complete answer within 10s', 'retrying'],

@@ -1,4 +1,6 @@
+import { afterAll, beforeAll } from 'vitest'
 import type { TestDb } from './database.ts'
+import { createTestDatabase } from './database.ts'
 import { enqueue } from './queue.ts'
 
 /** `dlv_000…d00n`: the seeded deliveries' ids (docs/queries.md uses d001). */
@@ -84,4 +86,27 @@ export async function seedHistory(testDb: TestDb): Promise<void> {
   // d007 waits for its retry an hour from now; d010 is being attempted, its lease a minute long.
   await enqueue(testDb.db, [dlv(7)], { dueAt: new Date(Date.now() + 3_600_000) })
   await enqueue(testDb.db, [dlv(10)], { leased: true, until: new Date(Date.now() + 60_000) })
+}
+
+/**
+ * A test database holding the seeded history (seedHistory), made before the tests of the file
+ * that calls this and dropped after them. Read `testDb` inside tests and hooks.
+ */
+export function useSeededHistory(): { readonly testDb: TestDb } {
+  let testDb: TestDb | undefined
+  beforeAll(async () => {
+    testDb = await createTestDatabase()
+    await seedHistory(testDb)
+  })
+  afterAll(async () => {
+    await testDb?.drop()
+  })
+  return {
+    get testDb() {
+      if (testDb === undefined) {
+        throw new Error('the seeded history is used outside the tests of its file')
+      }
+      return testDb
+    },
+  }
 }

@@ -1,20 +1,9 @@
 import { readFileSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { deliveryAttempts, getDelivery, listDeliveries } from '../../src/store/history.ts'
-import type { TestDb } from '../helpers/database.ts'
-import { createTestDatabase } from '../helpers/database.ts'
-import { dlv, seedHistory } from '../helpers/history-seed.ts'
+import { dlv, useSeededHistory } from '../helpers/history-seed.ts'
 
-let testDb: TestDb
-
-beforeAll(async () => {
-  testDb = await createTestDatabase()
-  await seedHistory(testDb)
-})
-
-afterAll(async () => {
-  await testDb?.drop()
-})
+const history = useSeededHistory()
 
 /** The ```sql blocks of docs/queries.md, by the heading above them: the doc is the test's input. */
 function documentedQueries(): Map<string, string> {
@@ -142,7 +131,7 @@ describe('docs/queries.md', () => {
 
   for (const [heading, query] of queries) {
     it(`"${heading}" returns what the doc says`, async () => {
-      const { rows } = await testDb.pool.query<Row>(query)
+      const { rows } = await history.testDb.pool.query<Row>(query)
       expectations[heading]?.(rows)
     })
   }
@@ -150,7 +139,7 @@ describe('docs/queries.md', () => {
 
 describe('webhooks.delivery_history', () => {
   it('has one row per attempt with its event, destination and outcome', async () => {
-    const { rows } = await testDb.pool.query<Row>(
+    const { rows } = await history.testDb.pool.query<Row>(
       'select * from webhooks.delivery_history where delivery_id = $1',
       [dlv(2)],
     )
@@ -187,7 +176,7 @@ describe('webhooks.delivery_history', () => {
 
 describe('listDeliveries', () => {
   const ids = async (filter: Parameters<typeof listDeliveries>[1]) =>
-    (await listDeliveries(testDb.db, filter)).map((row) => row.id)
+    (await listDeliveries(history.testDb.db, filter)).map((row) => row.id)
 
   it('lists an endpoint’s deliveries newest first', async () => {
     expect(await ids({ endpointId: 'ep_1', limit: 50 })).toEqual([dlv(10), dlv(7), dlv(3), dlv(2), dlv(4)])
@@ -208,15 +197,15 @@ describe('listDeliveries', () => {
 
 describe('a delivery and its attempts', () => {
   it('come back with the event, and the attempts in order across replays', async () => {
-    expect(await getDelivery(testDb.db, dlv(1))).toMatchObject({
+    expect(await getDelivery(history.testDb.db, dlv(1))).toMatchObject({
       id: dlv(1),
       event_type: 'image.completed',
       subject_id: 'img_xyz',
       status: 'delivered',
       replays: 1,
     })
-    expect(await getDelivery(testDb.db, 'dlv_unknown')).toBeUndefined()
-    const attempts = await deliveryAttempts(testDb.db, dlv(1))
+    expect(await getDelivery(history.testDb.db, 'dlv_unknown')).toBeUndefined()
+    const attempts = await deliveryAttempts(history.testDb.db, dlv(1))
     expect(attempts.map((a) => [a.attempt, a.replay, a.outcome])).toEqual([
       [1, 0, 'retrying'],
       [2, 0, 'dropped'],
