@@ -1,5 +1,7 @@
 import { sql } from 'kysely'
 import type { Db } from './database.ts'
+import type { AttemptRecord, DestinationPolicy } from './outcomes.ts'
+import { outcomeArguments } from './outcomes.ts'
 
 /** A delivery leased to this worker for one attempt, with everything needed to send it. */
 export type ClaimedDelivery = {
@@ -49,13 +51,54 @@ export type ClaimRequest = {
  */
 export async function claimDeliveries(db: Db, request: ClaimRequest): Promise<ClaimedDelivery[]> {
   const { rows } = await sql<ClaimedDelivery>`
-    select * from webhooks.claim_deliveries(
-      max_deliveries => ${request.limit}::integer, lease_ms => ${request.leaseMs}::integer,
-      default_cap => ${request.defaultCap}::integer, pool_id => ${request.poolId}::text,
-      passed_over => ${[...(request.passedOver ?? [])]}::bigint[],
-      only_destinations => ${request.only === undefined ? null : [...request.only]}::bigint[],
-      take_over_after_ms => ${request.takeOverAfterMs ?? 0}::integer)`.execute(db)
+    select * from webhooks.claim_deliveries(max_deliveries => ${request.limit}::integer, ${claimOptions(request)})`.execute(
+    db,
+  )
   return rows
+}
+
+/** What a claim made after writing outcomes returns: see settleAndClaim. */
+export type Settled = { claimed: ClaimedDelivery[]; dropped: Set<string> }
+
+/**
+ * Writes the outcomes of finished attempts (as recordOutcomes) and then claims (as
+ * claimDeliveries), in one statement: one round trip and one commit where there were two, and
+ * the claim finds the leases those attempts held released. Returns the deliveries claimed and
+ * those the outcomes dropped. A failure leaves neither written.
+ */
+export async function settleAndClaim(
+  db: Db,
+  records: readonly AttemptRecord[],
+  policy: DestinationPolicy,
+  request: ClaimRequest,
+): Promise<Settled> {
+  // The claim takes its limit from the row the write returns: a LATERAL call runs once that row
+  // exists, after every outcome is written, and each statement of a volatile function sees
+  // what the statements before it in the transaction wrote.
+  const { rows } = await sql<Partial<ClaimedDelivery> & { dropped: string[] }>`
+    with written as materialized (
+      select coalesce(array_agg(o.delivery_id), '{}') as dropped, ${request.limit}::integer as room
+      from webhooks.record_outcomes(${outcomeArguments(records, policy)}) o
+    )
+    select w.dropped, c.* from written w
+    left join lateral webhooks.claim_deliveries(max_deliveries => w.room, ${claimOptions(request)}) c on true`.execute(
+    db,
+  )
+  const claimed: ClaimedDelivery[] = []
+  for (const { dropped: _, ...row } of rows) {
+    if (row.id != null) {
+      claimed.push(row as ClaimedDelivery)
+    }
+  }
+  return { claimed, dropped: new Set(rows[0]?.dropped) }
+}
+
+/** claim_deliveries's arguments but its limit. */
+function claimOptions(request: ClaimRequest) {
+  return sql`lease_ms => ${request.leaseMs}::integer, default_cap => ${request.defaultCap}::integer,
+      pool_id => ${request.poolId}::text, passed_over => ${[...(request.passedOver ?? [])]}::bigint[],
+      only_destinations => ${request.only === undefined ? null : [...request.only]}::bigint[],
+      take_over_after_ms => ${request.takeOverAfterMs ?? 0}::integer`
 }
 
 /** The destinations whose turn it is, as the next claim would take them, up to `limit`. */

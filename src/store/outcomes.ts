@@ -50,17 +50,22 @@ export async function recordOutcomes(
   if (records.length === 0) {
     return new Set()
   }
-  const col = <T>(pick: (r: AttemptRecord) => T) => records.map(pick)
   const { rows } = await sql<{ delivery_id: string }>`
-    select delivery_id from webhooks.record_outcomes(
-      ${col((r) => r.deliveryId)}::text[], ${col((r) => r.attemptNo)}::integer[], ${col((r) => r.replayNo)}::integer[],
-      ${col((r) => r.orgId)}::text[], ${col((r) => r.endpointId)}::text[], ${col((r) => r.destinationId)}::bigint[],
-      ${col((r) => r.startedAt)}::timestamptz[], ${col((r) => r.durationMs)}::integer[],
-      ${col((r) => r.statusCode)}::integer[], ${col((r) => r.errorCode)}::text[], ${col((r) => r.errorMessage)}::text[],
-      ${col((r) => r.responseExcerpt)}::text[], ${col((r) => r.outcome)}::text[], ${col((r) => r.status)}::text[],
-      ${col((r) => r.retryInMs)}::bigint[], ${col((r) => r.signal)}::text[],
-      ${policy.defaultCap}::integer, ${[...policy.probePausesMs]}::bigint[])`.execute(db)
+    select delivery_id from webhooks.record_outcomes(${outcomeArguments(records, policy)})`.execute(db)
   return new Set(rows.map((row) => row.delivery_id))
+}
+
+/** webhooks.record_outcomes's arguments: the records column by column, then the policy. */
+export function outcomeArguments(records: readonly AttemptRecord[], policy: DestinationPolicy) {
+  const col = <T>(pick: (r: AttemptRecord) => T) => records.map(pick)
+  return sql`
+    ${col((r) => r.deliveryId)}::text[], ${col((r) => r.attemptNo)}::integer[], ${col((r) => r.replayNo)}::integer[],
+    ${col((r) => r.orgId)}::text[], ${col((r) => r.endpointId)}::text[], ${col((r) => r.destinationId)}::bigint[],
+    ${col((r) => r.startedAt)}::timestamptz[], ${col((r) => r.durationMs)}::integer[],
+    ${col((r) => r.statusCode)}::integer[], ${col((r) => r.errorCode)}::text[], ${col((r) => r.errorMessage)}::text[],
+    ${col((r) => r.responseExcerpt)}::text[], ${col((r) => r.outcome)}::text[], ${col((r) => r.status)}::text[],
+    ${col((r) => r.retryInMs)}::bigint[], ${col((r) => r.signal)}::text[],
+    ${policy.defaultCap}::integer, ${[...policy.probePausesMs]}::bigint[]`
 }
 
 /** What became of a delivery whose outcome could not be written: see holdOutcome. */

@@ -6,8 +6,11 @@ import { coerceError, errorText } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts'
 import type { ClaimedDelivery, ClaimRequest } from '../store/claim.ts'
+import { settleAndClaim } from '../store/claim.ts'
 import type { Db } from '../store/database.ts'
-import { statementFault } from '../store/faults.ts'
+import { isDataFault, statementFault } from '../store/faults.ts'
+import type { AttemptRecord, DestinationPolicy } from '../store/outcomes.ts'
+import { recordOutcomes } from '../store/outcomes.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { claim, FAN_OUT_BATCH, fanOut } from './intake.ts'
 import { OutboxListener } from './outbox-listener.ts'
@@ -51,6 +54,12 @@ const HOT_MS = 1_000
 const GRACE_MS = 1_000
 const ERROR_BACKOFF_MS = 1_000
 /**
+ * While a claim is coming soon (a quarter of the slots are about to be free), the outcomes of
+ * finished requests wait for it, to be written in its statement; this long at most, then they
+ * are written alone.
+ */
+const OUTCOME_LINGER_MS = 10
+/**
  * After the database was unreachable, this long without taking over expired leases: their
  * workers may be alive, holding outcomes they write once they beat again.
  */
@@ -72,6 +81,7 @@ export class Dispatcher {
   readonly #listener: OutboxListener
   readonly #heartbeat: Heartbeat
   readonly #writer: OutcomeWriter
+  readonly #policy: DestinationPolicy
   /** Wakes the claim loop: a finished request, new deliveries, a retry due, a kick. */
   readonly #claims = new Signal()
   /** Wakes the fan-out loop: a NOTIFY, a kick. */
@@ -103,13 +113,14 @@ export class Dispatcher {
         this.#intake.fire()
       },
     })
+    this.#policy = {
+      defaultCap: options.destinationConcurrency,
+      probePausesMs: probePauses(options.attempt.schedule),
+    }
     this.#writer = new OutcomeWriter({
       db: options.db,
       logger: options.logger,
-      policy: {
-        defaultCap: options.destinationConcurrency,
-        probePausesMs: probePauses(options.attempt.schedule),
-      },
+      policy: this.#policy,
       schedule: options.attempt.schedule,
       metrics: options.metrics,
       onRetryDue: (at) => this.#armRetry(at),
@@ -174,11 +185,13 @@ export class Dispatcher {
         claimed = await this.#claimRound()
       } catch (error) {
         this.#failed(error)
+        this.#writer.resume()
         await this.#claims.wait(ERROR_BACKOFF_MS)
         continue
       }
-      await this.#pause(this.#claims, claimed > 0)
+      await this.#pauseClaims(claimed > 0)
     }
+    this.#writer.resume()
   }
 
   /** Fans recorded events out; new deliveries wake the claim loop. */
@@ -198,7 +211,7 @@ export class Dispatcher {
         this.#claims.fire()
       }
       if (fannedOut < FAN_OUT_BATCH) {
-        await this.#pause(this.#intake, false)
+        await this.#idle(this.#intake, HOT_POLL_MS)
       }
     }
   }
@@ -224,16 +237,29 @@ export class Dispatcher {
     }
   }
 
-  /** Claims what there is room for and starts sending it; returns how many it claimed. */
+  /**
+   * Writes the outcomes of the requests that finished and claims what there is room for, in one
+   * statement; starts sending what it claimed and returns how many. Until those outcomes are
+   * written their leases still count against their destinations' caps: a claim made before
+   * would find them full. The outcomes of a write under way are waited for; outcomes that could
+   * not be written at all are written before anything new is claimed (claimed now, they would
+   * only add outcomes that cannot be written either). A stopping dispatcher sends nothing new.
+   */
   async #claimRound(): Promise<number> {
-    // The outcomes of the requests that finished are written first: until they are, their
-    // leases still count against their destinations' caps, and a claim would find them full.
-    // Outcomes that could not be written at all are written before anything new is claimed:
-    // claimed now, they would only add outcomes that cannot be written either. And stop() may
-    // have come meanwhile: a stopping dispatcher sends nothing new.
-    await this.#writer.written()
-    const room = this.#stopping || this.#writer.failing ? 0 : this.#slots.free
-    const claimed = room > 0 ? await this.#claim(room) : []
+    this.#writer.hold()
+    let claimed: ClaimedDelivery[]
+    try {
+      claimed = await this.#writer.writeWith((records) => this.#settleAndClaim(records))
+    } catch (error) {
+      if (!isDataFault(error)) {
+        throw error
+      }
+      // An outcome, or a destination's delivery, that makes the statement fail: the writer
+      // writes the outcomes (holding aside one that cannot be written), then the claim is made
+      // alone (setting aside a destination that cannot be claimed from).
+      await this.#writer.written()
+      claimed = this.#room > 0 ? await this.#claim(this.#room) : []
+    }
     this.#o.metrics.claimed(claimed.length)
     for (const delivery of claimed) {
       this.#send(delivery)
@@ -244,8 +270,31 @@ export class Dispatcher {
     return claimed.length
   }
 
+  async #settleAndClaim(
+    records: AttemptRecord[],
+  ): Promise<{ dropped: ReadonlySet<string>; result: ClaimedDelivery[] }> {
+    const room = this.#room
+    if (records.length === 0) {
+      return { dropped: new Set(), result: room > 0 ? await this.#claim(room) : [] }
+    }
+    if (room === 0) {
+      return { dropped: await recordOutcomes(this.#o.db, records, this.#policy), result: [] }
+    }
+    const { claimed, dropped } = await settleAndClaim(this.#o.db, records, this.#policy, this.#request(room))
+    return { dropped, result: claimed }
+  }
+
+  /** Deliveries the next claim may take: none while stopping or while outcomes cannot be written. */
+  get #room(): number {
+    return this.#stopping || this.#writer.failing ? 0 : this.#slots.free
+  }
+
   #claim(room: number): Promise<ClaimedDelivery[]> {
-    const request: ClaimRequest = {
+    return claim(this.#o.db, this.#o.logger, this.#o.metrics, this.#request(room))
+  }
+
+  #request(room: number): ClaimRequest {
+    return {
       limit: Math.min(room, CLAIM_BATCH),
       leaseMs: this.#o.requestTimeoutMs + this.#o.leaseMarginMs,
       defaultCap: this.#o.destinationConcurrency,
@@ -253,7 +302,6 @@ export class Dispatcher {
       passedOver: this.#slots.passedOver(),
       takeOverAfterMs: Math.max(0, this.#quietUntil - Date.now()),
     }
-    return claim(this.#o.db, this.#o.logger, this.#o.metrics, request)
   }
 
   /**
@@ -264,16 +312,30 @@ export class Dispatcher {
     return Math.max(1, Math.floor(this.#o.concurrency / 4))
   }
 
-  async #pause(signal: Signal, claimed: boolean): Promise<void> {
-    if (claimed) {
-      while (!this.#stopping && this.#slots.free < this.#refill) {
-        await signal.wait(this.#o.pollIntervalMs)
-      }
-    } else if (Date.now() < Math.max(this.#hotUntil, this.#heartbeat.advertisedUntil + GRACE_MS)) {
-      await signal.wait(signal === this.#claims ? CLAIM_HOT_POLL_MS : HOT_POLL_MS)
-    } else {
-      await signal.wait(this.#o.pollIntervalMs)
+  /**
+   * Having claimed, waits for a quarter of the slots to be free (outcomes meanwhile wait for the
+   * next claim, OUTCOME_LINGER_MS at most); having claimed nothing, polls.
+   */
+  async #pauseClaims(claimed: boolean): Promise<void> {
+    if (!claimed) {
+      this.#writer.resume()
+      await this.#idle(this.#claims, CLAIM_HOT_POLL_MS)
+      return
     }
+    const lingerUntil = Date.now() + OUTCOME_LINGER_MS
+    while (!this.#stopping && this.#slots.free < this.#refill) {
+      const linger = lingerUntil - Date.now()
+      if (linger <= 0) {
+        this.#writer.resume()
+      }
+      await this.#claims.wait(linger > 0 ? linger : this.#o.pollIntervalMs)
+    }
+  }
+
+  /** Waits for `signal` up to `hotPollMs` while work flows, up to the poll interval when idle. */
+  async #idle(signal: Signal, hotPollMs: number): Promise<void> {
+    const hot = Date.now() < Math.max(this.#hotUntil, this.#heartbeat.advertisedUntil + GRACE_MS)
+    await signal.wait(hot ? hotPollMs : this.#o.pollIntervalMs)
   }
 
   #send(claimed: ClaimedDelivery): void {

@@ -49,6 +49,8 @@ export class OutcomeWriter {
   #added = 0
   #done = 0
   #waiters: Array<{ target: number; resolve: () => void }> = []
+  /** Outcomes added wait for writeWith() instead of being written at once. */
+  #held = false
 
   constructor(options: OutcomeWriterOptions) {
     this.#o = options
@@ -70,17 +72,69 @@ export class OutcomeWriter {
    * for: a steady stream of them never holds the caller up.
    */
   written(): Promise<void> {
-    const target = this.#added
-    if (this.#done >= target || this.#failing) {
-      return Promise.resolve()
-    }
+    return this.#done >= this.#added || this.#failing ? Promise.resolve() : this.#until(this.#added)
+  }
+
+  /** Resolves once `target` outcomes are written (or given up on), or once a write fails. */
+  #until(target: number): Promise<void> {
     return new Promise((resolve) => this.#waiters.push({ target, resolve }))
   }
 
   add(finished: Finished): void {
     this.#added++
     this.#queue.push(finished)
-    this.#start()
+    if (!this.#held) {
+      this.#start()
+    }
+  }
+
+  /** From now on outcomes wait to be written with the next claim (writeWith) until resume(). */
+  hold(): void {
+    this.#held = true
+  }
+
+  /** Writes what waits now, and each outcome from now on as it comes. */
+  resume(): void {
+    this.#held = false
+    if (this.#queue.length > 0) {
+      this.#start()
+    }
+  }
+
+  /**
+   * Writes the outcomes waiting (up to BATCH) within another statement, `write`: it gets their
+   * records and returns the deliveries it dropped (as recordOutcomes does) with its own result.
+   * The write under way is waited for first: until it is done, its leases still count against
+   * their destinations' caps. While writes fail, `write` gets no records. If `write` fails, its
+   * outcomes go back to the queue and the writer resumes writing by itself, them first (a row
+   * that cannot be written is found and held aside there); the error is thrown.
+   */
+  async writeWith<T>(
+    write: (records: AttemptRecord[]) => Promise<{ dropped: ReadonlySet<string>; result: T }>,
+  ): Promise<T> {
+    while (this.#writing > 0 && !this.#failing) {
+      await this.#until(this.#done + this.#writing)
+    }
+    const batch = this.#failing ? [] : this.#queue.splice(0, BATCH)
+    if (batch.length === 0) {
+      return (await write([])).result
+    }
+    this.#writing += batch.length
+    const writeFinished = this.#o.metrics.outcomeWriteStarted(batch.length)
+    let written: { dropped: ReadonlySet<string>; result: T }
+    try {
+      written = await write(batch.map((f) => f.record))
+      writeFinished(true)
+    } catch (error) {
+      writeFinished(false)
+      this.#queue.unshift(...batch)
+      this.resume()
+      throw error
+    } finally {
+      this.#writing -= batch.length
+    }
+    this.#written(batch, written.dropped)
+    return written.result
   }
 
   /**
@@ -89,6 +143,7 @@ export class OutcomeWriter {
    */
   async close(boundMs: number): Promise<void> {
     this.#giveUpAt = Date.now() + boundMs
+    this.#held = false
     await this.#flushing
     await this.#flush()
   }
@@ -100,16 +155,17 @@ export class OutcomeWriter {
   #start(): void {
     this.#flushing ??= this.#flush().finally(() => {
       this.#flushing = undefined
-      if (this.#queue.length > 0) {
+      if (this.#queue.length > 0 && !this.#held) {
         this.#start()
       }
     })
   }
 
   async #flush(): Promise<void> {
-    while (this.#queue.length > 0) {
+    // Held, it stops after the batch under way (what comes is for writeWith); not while failing.
+    while (this.#queue.length > 0 && (!this.#held || this.#failing)) {
       const batch = this.#queue.splice(0, BATCH)
-      this.#writing = batch.length
+      this.#writing += batch.length
       const writeFinished = this.#o.metrics.outcomeWriteStarted(batch.length)
       let dropped: Set<string> | undefined
       try {
@@ -136,17 +192,21 @@ export class OutcomeWriter {
         await delay(RETRY_MS)
         continue
       } finally {
-        this.#writing = 0
+        this.#writing -= batch.length
       }
-      this.#done += batch.length
-      this.#release(this.#done)
-      if (this.#failing) {
-        this.#failing = false
-        this.#o.onRecovered()
-      }
-      for (const { claimed, record } of batch) {
-        this.#logged(claimed, dropped.has(record.deliveryId) ? asDropped(record) : record)
-      }
+      this.#written(batch, dropped)
+    }
+  }
+
+  #written(batch: readonly Finished[], dropped: ReadonlySet<string>): void {
+    this.#done += batch.length
+    this.#release(this.#done)
+    if (this.#failing) {
+      this.#failing = false
+      this.#o.onRecovered()
+    }
+    for (const { claimed, record } of batch) {
+      this.#logged(claimed, dropped.has(record.deliveryId) ? asDropped(record) : record)
     }
   }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../src/logger.ts'
 import { NO_METRICS } from '../../src/metrics/worker-metrics.ts'
 import type { ClaimedDelivery } from '../../src/store/claim.ts'
-import { claimDeliveries } from '../../src/store/claim.ts'
+import { claimDeliveries, settleAndClaim } from '../../src/store/claim.ts'
 import type { Db } from '../../src/store/database.ts'
 import { disableOrgEndpoint } from '../../src/store/org-endpoints.ts'
 import type { AttemptRecord } from '../../src/store/outcomes.ts'
@@ -203,6 +203,138 @@ describe('recordOutcomes', () => {
   })
 })
 
+describe('settleAndClaim', () => {
+  /** Two deliveries due to an endpoint that allows one request in flight; the first is claimed. */
+  async function oneOfTwoClaimed(endpointId: string): Promise<ClaimedDelivery> {
+    await sql`insert into webhooks.endpoints (id, org_id, url, secret, max_in_flight)
+      values (${endpointId}, 'org_1', 'http://127.0.0.1:9/', 'whsec_x', 1)`.execute(testDb.db)
+    const ids = [`${endpointId}_1`, `${endpointId}_2`]
+    await sql`insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url)
+      select id, 'evt_rec', 'org_1', id, ${endpointId}, 'http://127.0.0.1:9/'
+      from unnest(${ids}::text[]) id`.execute(testDb.db)
+    await enqueue(testDb.db, ids, { dueAt: new Date(Date.now() - 1_000) })
+    const claimed = await claim(testDb.db)
+    expect(claimed.map((d) => d.id)).toHaveLength(1)
+    return pick(claimed, `${endpointId}_1`)
+  }
+  const request = { limit: 10, leaseMs: 60_000, defaultCap: 100, poolId: 'pool_gone' }
+
+  it('writes the outcomes first, so the claim finds the leases they held released', async () => {
+    const first = await oneOfTwoClaimed('ep_settle')
+    // The endpoint allows one in flight: a claim made before the outcome is written takes nothing.
+    expect(await claim(testDb.db)).toEqual([])
+    const { claimed, dropped } = await settleAndClaim(testDb.db, [result(first, 200)], POLICY, request)
+    expect(claimed.map((d) => [d.id, d.attempts])).toEqual([['ep_settle_2', 1]])
+    expect(claimed[0]).not.toHaveProperty('dropped')
+    expect([...dropped]).toEqual([])
+    expect(await statusOf('ep_settle_1')).toMatchObject({ status: 'delivered' })
+    expect(await attemptRows('ep_settle_1')).toEqual([
+      { attempt_no: 1, outcome: 'delivered', status_code: 200, retry_at: null },
+    ])
+    expect(await statusOf('ep_settle_2')).toMatchObject({ status: 'in_flight' })
+  })
+
+  it('says which deliveries the outcomes dropped, also when it claims nothing', async () => {
+    const claimed = await claimNew('ep_settle_off', ['dlv_settle_off'])
+    await disableOrgEndpoint(testDb.db, 'org_1', 'ep_settle_off', 'paused by customer')
+    const settled = await settleAndClaim(
+      testDb.db,
+      [result(pick(claimed, 'dlv_settle_off'), 503)],
+      POLICY,
+      request,
+    )
+    expect(settled.claimed).toEqual([])
+    expect([...settled.dropped]).toEqual(['dlv_settle_off'])
+    expect(await statusOf('dlv_settle_off')).toMatchObject({ status: 'dropped' })
+  })
+
+  it('writes nothing and claims nothing when one outcome cannot be written', async () => {
+    const first = await oneOfTwoClaimed('ep_settle_bad')
+    const poisoned = { ...result(first, 200), durationMs: 2 ** 31 }
+    await expect(settleAndClaim(testDb.db, [poisoned], POLICY, request)).rejects.toMatchObject({
+      code: '22003',
+    })
+    expect(await statusOf('ep_settle_bad_1')).toMatchObject({ status: 'in_flight' })
+    expect(await attemptRows('ep_settle_bad_1')).toEqual([])
+    expect(await statusOf('ep_settle_bad_2')).toMatchObject({ status: 'pending' })
+  })
+})
+
+function newWriter(): OutcomeWriter {
+  return new OutcomeWriter({
+    db: testDb.db,
+    logger: createLogger('silent'),
+    policy: POLICY,
+    schedule: [60_000],
+    metrics: NO_METRICS,
+    onRetryDue: () => {},
+    onRecovered: () => {},
+  })
+}
+
+/** A transaction holding the row of endpoint `endpointId`'s destination: writes for it wait. */
+async function lockDestination(endpointId: string) {
+  const client = await testDb.pool.connect()
+  await client.query('begin')
+  await client.query('select 1 from webhooks.destinations where endpoint_id = $1 for update', [endpointId])
+  return {
+    release: async () => {
+      await client.query('rollback')
+      client.release()
+    },
+  }
+}
+
+describe('the outcome writer, held for the claim loop', () => {
+  it('keeps outcomes for writeWith, which waits for the write under way and writes them in its own statement', async () => {
+    const [early] = await claimNew('ep_held_a', ['dlv_held_a'])
+    const [held] = await claimNew('ep_held_b', ['dlv_held_b'])
+    if (early === undefined || held === undefined) {
+      throw new Error('nothing claimed')
+    }
+    const writer = newWriter()
+    const lock = await lockDestination('ep_held_a')
+    let handed: string[] | undefined
+    try {
+      writer.add({ claimed: early, record: result(early, 200) })
+      writer.hold()
+      writer.add({ claimed: held, record: result(held, 200) })
+      const claimedWith = writer.writeWith(async (records) => {
+        handed = records.map((r) => r.deliveryId)
+        return { dropped: await recordAttempts(testDb.db, records), result: 'claimed' }
+      })
+      await sleep(300)
+      // The first write waits for its lock; the held outcome waits for writeWith, which waits for that write.
+      expect(handed).toBeUndefined()
+      expect(await statusOf('dlv_held_b')).toMatchObject({ status: 'in_flight' })
+      await lock.release()
+      expect(await claimedWith).toBe('claimed')
+    } finally {
+      await lock.release().catch(() => undefined)
+    }
+    expect(handed).toEqual(['dlv_held_b'])
+    expect(await statusOf('dlv_held_a')).toMatchObject({ status: 'delivered' })
+    expect(await statusOf('dlv_held_b')).toMatchObject({ status: 'delivered' })
+    await writer.close(5_000)
+  })
+
+  it('writes the outcomes itself when the statement that was to carry them fails', async () => {
+    const [finished] = await claimNew('ep_held_c', ['dlv_held_c'])
+    if (finished === undefined) {
+      throw new Error('nothing claimed')
+    }
+    const writer = newWriter()
+    writer.hold()
+    writer.add({ claimed: finished, record: result(finished, 200) })
+    await expect(writer.writeWith(() => Promise.reject(new Error('the claim failed')))).rejects.toThrow(
+      'the claim failed',
+    )
+    await writer.written()
+    expect(await statusOf('dlv_held_c')).toMatchObject({ status: 'delivered' })
+    await writer.close(5_000)
+  })
+})
+
 describe('the outcome writer, asked whether what it was handed is written', () => {
   it('answers once the outcomes handed over before the question are in the database, not later ones', async () => {
     const [first] = await claimNew('ep_written_a', ['dlv_written_a'])
@@ -210,15 +342,7 @@ describe('the outcome writer, asked whether what it was handed is written', () =
     if (first === undefined || later === undefined) {
       throw new Error('nothing claimed')
     }
-    const writer = new OutcomeWriter({
-      db: testDb.db,
-      logger: createLogger('silent'),
-      policy: POLICY,
-      schedule: [60_000],
-      metrics: NO_METRICS,
-      onRetryDue: () => {},
-      onRecovered: () => {},
-    })
+    const writer = newWriter()
     // Each destination's row is locked by another transaction, so each write waits until we let it go.
     const lockA = await testDb.pool.connect()
     const lockB = await testDb.pool.connect()
