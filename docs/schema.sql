@@ -102,6 +102,8 @@ end $_$;
 
 CREATE FUNCTION webhooks.claim_deliveries(max_deliveries integer, lease_ms integer, default_cap integer, pool_id text, passed_over bigint[] DEFAULT '{}'::bigint[], only_destinations bigint[] DEFAULT NULL::bigint[], take_over_after_ms integer DEFAULT 0) RETURNS TABLE(id text, event_id text, org_id text, destination text, destination_id bigint, endpoint_id text, url text, attempts integer, failures integer, replays integer, type text, created_at timestamp with time zone, data json, test boolean, active boolean, secret text, previous_secret text)
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -431,6 +433,8 @@ end $$;
 
 CREATE FUNCTION webhooks.fan_out(max_events integer, only_events text[] DEFAULT NULL::text[]) RETURNS integer
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 declare
   batch text[];
@@ -619,6 +623,8 @@ $$;
 
 CREATE FUNCTION webhooks.record_outcomes(delivery_ids text[], attempt_nos integer[], replay_nos integer[], org_ids text[], endpoint_ids text[], destination_ids bigint[], started_ats timestamp with time zone[], duration_mss integer[], status_codes integer[], error_codes text[], error_messages text[], excerpts text[], outcomes text[], statuses text[], retry_in_mss bigint[], signals text[], default_cap integer, pauses bigint[]) RETURNS TABLE(delivery_id text)
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 begin

@@ -9,7 +9,10 @@ import type { ChildWorker } from './child-worker.ts'
 import { disposeChildren, spawnWorker, workerStarted } from './child-worker.ts'
 
 // An endpoint's cap on requests in flight and its rate limit hold across worker processes: the
-// database keeps them, not each worker. Two real worker processes share the work here.
+// database keeps them, not each worker. Two real worker processes share the work here, each with
+// two request slots: a cap of three is reached only with both sending, and kept only if the
+// database keeps it across them. (A worker with slots to spare keeps a destination's freed
+// capacity for itself: it writes an outcome and claims the next delivery in one statement.)
 
 let testDb: TestDb
 let receiver: Receiver
@@ -18,7 +21,7 @@ let workers: ChildWorker[] = []
 beforeAll(async () => {
   testDb = await createTestDatabase()
   receiver = await startReceiver()
-  workers = [0, 1].map(() => spawnWorker(testDb, { WEBHOOK_REQUEST_TIMEOUT: '5s' }))
+  workers = [0, 1].map(() => spawnWorker(testDb, { WEBHOOK_REQUEST_TIMEOUT: '5s', WORKER_CONCURRENCY: '2' }))
   await Promise.all(workers.map((worker) => workerStarted(worker)))
 })
 
