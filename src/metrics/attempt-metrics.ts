@@ -58,7 +58,7 @@ export function createAttemptMetrics(registry: Registry): WorkerMetrics {
   })
   const writeDuration = new Histogram({
     name: 'imtegrate_webhooks_outcome_write_duration_seconds',
-    help: 'How long writes of attempt outcomes took, whether they succeeded or failed.',
+    help: 'How long writes of attempt outcomes took, whether they succeeded or failed (under load a write carries the next claim).',
     buckets: [...SECONDS_BUCKETS],
     registers,
   })
