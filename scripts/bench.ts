@@ -20,6 +20,7 @@ import {
   allHanging,
   clearHanging,
   createBenchDatabase,
+  fanOutAll,
   HANGING_DESTINATIONS,
   ORG,
   ORG_HANG,
@@ -73,11 +74,16 @@ async function baselines(s: Setup, plan: Plan): Promise<Pick<Results, 'rawHttp' 
 async function throughput(
   s: Setup,
   plan: Plan,
-): Promise<Pick<Results, 'single' | 'capped' | 'ten' | 'many' | 'manyNew' | 'naive'>> {
+): Promise<
+  Pick<Results, 'single' | 'capped' | 'ten' | 'many' | 'manyNew' | 'singleDue' | 'manyDue' | 'naive'>
+> {
   const t = plan.throughput
   const worker = () => startWorkerProcess(s.env, s.db.pool)
-  const drain = async (what: string, batch: EventBatch, deliveries = batch.count) => {
+  const drain = async (what: string, batch: EventBatch, deliveries = batch.count, fannedOut = false) => {
     await recordEvents(s.db.pool, batch)
+    if (fannedOut) {
+      await fanOutAll(s.db.pool)
+    }
     // As the peer's backlog is (seedNaiveBacklog): vacuumed and analyzed before the drain, so
     // neither drains through the dead rows of the phase before it.
     await vacuumWebhooks(s.db.pool)
@@ -116,6 +122,28 @@ async function throughput(
   })
   const manyNew = await overMany('a', 'new')
   const many = await overMany('b', 'known')
+  // Context: the same drains from where the peer starts, the deliveries fanned out and due.
+  const singleDue = await drain(
+    `${t.single} deliveries to 1 destination, fanned out before`,
+    { org: ORG_ONE, prefix: 'img_one_due_', count: t.single, webhookUrl: null },
+    t.single,
+    true,
+  )
+  const manyDue = {
+    ...(await drain(
+      `${t.many} deliveries over ${t.destinations} known destinations, fanned out before`,
+      {
+        org: ORG_MANY,
+        orgs: t.destinations,
+        prefix: 'img_manyc_',
+        count: t.many,
+        webhookUrl: s.receiver.url('/many'),
+      },
+      t.many,
+      true,
+    )),
+    destinations: t.destinations,
+  }
   // The naive dispatcher only delivers, on its own lean schema: it gets its backlog made for it.
   await seedNaiveBacklog(
     s.db.pool,
@@ -125,7 +153,7 @@ async function throughput(
   )
   const naive = await measureDrain(s.ctx, t.naive, () => startNaiveProcess(s.env), DRAIN_TIMEOUT_MS)
   log(`naive dispatcher: ${Math.round(naive.perSecond)} deliveries/s`)
-  return { single, capped, ten, many, manyNew, naive }
+  return { single, capped, ten, many, manyNew, singleDue, manyDue, naive }
 }
 
 /**

@@ -181,6 +181,16 @@ export async function until(
   }
 }
 
+/** Fans out every recorded event with the worker's own SQL, as a running worker would have. */
+export async function fanOutAll(pool: pg.Pool): Promise<void> {
+  for (;;) {
+    const { rows } = await pool.query<{ n: number }>('select webhooks.fan_out(500) as n')
+    if ((rows[0]?.n ?? 0) === 0) {
+      return
+    }
+  }
+}
+
 /** Vacuums and analyzes the webhooks tables a drain reads and writes. */
 export async function vacuumWebhooks(pool: pg.Pool): Promise<void> {
   await pool.query(

@@ -17,6 +17,9 @@ export type Results = {
   many: DrainResult & { destinations: number }
   /** The same, to destinations never seen before: their send windows start at one. */
   manyNew: DrainResult & { destinations: number }
+  /** `single` and `many` again from where the peer starts: the deliveries fanned out and due. */
+  singleDue: DrainResult
+  manyDue: DrainResult & { destinations: number }
   naive: DrainResult
   metrics: Array<{ on: boolean; latency: LatencyResult; drain: DrainResult; scrapes: number }>
   backlogRetries: number
@@ -43,6 +46,8 @@ export const ROW_LABELS = [
   'Throughput, 10 destinations',
   'Throughput, 1,000 destinations',
   'Throughput, 1,000 new destinations',
+  'Throughput, 1 destination, from due deliveries',
+  'Throughput, 1,000 destinations, from due deliveries',
   'Throughput, 1 destination at the default cap',
   'Metrics on vs off, throughput',
   'Metrics on vs off, latency p99',
@@ -163,6 +168,21 @@ function throughputRows(r: Results, concurrency: number): Row[] {
     {
       label: 'Throughput, 1,000 new destinations',
       measured: rate(r.manyNew, 'the same way, to destinations never seen: each send window starts at 1'),
+      target: 'context',
+      result: '',
+    },
+    {
+      label: 'Throughput, 1 destination, from due deliveries',
+      measured: rate(r.singleDue, 'fanned out before the worker starts, as the peer gets its backlog'),
+      target: 'context',
+      result: '',
+    },
+    {
+      label: 'Throughput, 1,000 destinations, from due deliveries',
+      measured: rate(
+        r.manyDue,
+        `over ${int(r.manyDue.destinations)} known destinations, fanned out before, the same way`,
+      ),
       target: 'context',
       result: '',
     },
