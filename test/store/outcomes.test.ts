@@ -248,12 +248,12 @@ describe('settleAndClaim', () => {
     expect(await statusOf('dlv_settle_off')).toMatchObject({ status: 'dropped' })
   })
 
-  it('writes nothing and claims nothing when one outcome cannot be written', async () => {
+  it('writes nothing when the claim after the outcomes fails: one statement, one transaction', async () => {
     const first = await oneOfTwoClaimed('ep_settle_bad')
-    const poisoned = { ...result(first, 200), durationMs: 2 ** 31 }
-    await expect(settleAndClaim(testDb.db, [poisoned], POLICY, request)).rejects.toMatchObject({
-      code: '22003',
-    })
+    // A negative limit fails inside claim_deliveries, after record_outcomes has run.
+    await expect(
+      settleAndClaim(testDb.db, [result(first, 200)], POLICY, { ...request, limit: -1 }),
+    ).rejects.toMatchObject({ code: '2201W' })
     expect(await statusOf('ep_settle_bad_1')).toMatchObject({ status: 'in_flight' })
     expect(await attemptRows('ep_settle_bad_1')).toEqual([])
     expect(await statusOf('ep_settle_bad_2')).toMatchObject({ status: 'pending' })
