@@ -13,11 +13,11 @@ export async function giveOrgASecret(testDb: TestDb, orgId = 'org_1'): Promise<v
 
 let renderSeq = 0
 
-/** Records a completed image render whose webhook_url is `url`; returns the event id. */
-export async function recordCompleted(testDb: TestDb, url: string): Promise<string> {
+/** Records a completed image render of `orgId` whose webhook_url is `url`; returns the event id. */
+export async function recordCompleted(testDb: TestDb, url: string, orgId = 'org_1'): Promise<string> {
   const eventId = await testDb.db.transaction().execute((trx) =>
     recordRenderStatus(trx, {
-      orgId: 'org_1',
+      orgId,
       renderId: `img_${process.pid}_${++renderSeq}`,
       kind: 'image',
       status: 'completed',
