@@ -272,13 +272,21 @@ function newWriter(): OutcomeWriter {
   })
 }
 
-/** A transaction holding the row of endpoint `endpointId`'s destination: writes for it wait. */
+/**
+ * A transaction holding the row of endpoint `endpointId`'s destination: writes for it wait until
+ * `release()` (which may be called again, to no effect).
+ */
 async function lockDestination(endpointId: string) {
   const client = await testDb.pool.connect()
   await client.query('begin')
   await client.query('select 1 from webhooks.destinations where endpoint_id = $1 for update', [endpointId])
+  let released = false
   return {
     release: async () => {
+      if (released) {
+        return
+      }
+      released = true
       await client.query('rollback')
       client.release()
     },
@@ -287,11 +295,8 @@ async function lockDestination(endpointId: string) {
 
 describe('the outcome writer, held for the claim loop', () => {
   it('keeps outcomes for writeWith, which waits for the write under way and writes them in its own statement', async () => {
-    const [early] = await claimNew('ep_held_a', ['dlv_held_a'])
-    const [held] = await claimNew('ep_held_b', ['dlv_held_b'])
-    if (early === undefined || held === undefined) {
-      throw new Error('nothing claimed')
-    }
+    const early = pick(await claimNew('ep_held_a', ['dlv_held_a']), 'dlv_held_a')
+    const held = pick(await claimNew('ep_held_b', ['dlv_held_b']), 'dlv_held_b')
     const writer = newWriter()
     const lock = await lockDestination('ep_held_a')
     let handed: string[] | undefined
@@ -310,7 +315,7 @@ describe('the outcome writer, held for the claim loop', () => {
       await lock.release()
       expect(await claimedWith).toBe('claimed')
     } finally {
-      await lock.release().catch(() => undefined)
+      await lock.release()
     }
     expect(handed).toEqual(['dlv_held_b'])
     expect(await statusOf('dlv_held_a')).toMatchObject({ status: 'delivered' })
@@ -319,10 +324,7 @@ describe('the outcome writer, held for the claim loop', () => {
   })
 
   it('writes the outcomes itself when the statement that was to carry them fails', async () => {
-    const [finished] = await claimNew('ep_held_c', ['dlv_held_c'])
-    if (finished === undefined) {
-      throw new Error('nothing claimed')
-    }
+    const finished = pick(await claimNew('ep_held_c', ['dlv_held_c']), 'dlv_held_c')
     const writer = newWriter()
     writer.hold()
     writer.add({ claimed: finished, record: result(finished, 200) })
@@ -337,24 +339,13 @@ describe('the outcome writer, held for the claim loop', () => {
 
 describe('the outcome writer, asked whether what it was handed is written', () => {
   it('answers once the outcomes handed over before the question are in the database, not later ones', async () => {
-    const [first] = await claimNew('ep_written_a', ['dlv_written_a'])
-    const [later] = await claimNew('ep_written_b', ['dlv_written_b'])
-    if (first === undefined || later === undefined) {
-      throw new Error('nothing claimed')
-    }
+    const first = pick(await claimNew('ep_written_a', ['dlv_written_a']), 'dlv_written_a')
+    const later = pick(await claimNew('ep_written_b', ['dlv_written_b']), 'dlv_written_b')
     const writer = newWriter()
     // Each destination's row is locked by another transaction, so each write waits until we let it go.
-    const lockA = await testDb.pool.connect()
-    const lockB = await testDb.pool.connect()
+    const lockA = await lockDestination('ep_written_a')
+    const lockB = await lockDestination('ep_written_b')
     try {
-      await lockA.query('begin')
-      await lockA.query('select 1 from webhooks.destinations where endpoint_id = $1 for update', [
-        'ep_written_a',
-      ])
-      await lockB.query('begin')
-      await lockB.query('select 1 from webhooks.destinations where endpoint_id = $1 for update', [
-        'ep_written_b',
-      ])
       writer.add({ claimed: first, record: result(first, 200) })
       let answered = false
       const written = writer.written().then(() => {
@@ -363,16 +354,14 @@ describe('the outcome writer, asked whether what it was handed is written', () =
       writer.add({ claimed: later, record: result(later, 200) })
       await sleep(300)
       expect(answered).toBe(false)
-      await lockA.query('commit')
+      await lockA.release()
       await written
       expect(await statusOf('dlv_written_a')).toMatchObject({ status: 'delivered' })
       // The later outcome's write is still waiting for its lock: it was not waited for.
       expect(await statusOf('dlv_written_b')).toMatchObject({ status: 'in_flight' })
     } finally {
-      await lockA.query('rollback').catch(() => undefined)
-      lockA.release()
-      await lockB.query('rollback')
-      lockB.release()
+      await lockA.release()
+      await lockB.release()
     }
     await writer.close(5_000)
     expect(await statusOf('dlv_written_b')).toMatchObject({ status: 'delivered' })
