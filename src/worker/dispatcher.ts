@@ -10,7 +10,6 @@ import { settleAndClaim } from '../store/claim.ts'
 import type { Db } from '../store/database.ts'
 import { isDataFault, statementFault } from '../store/faults.ts'
 import type { AttemptRecord, DestinationPolicy } from '../store/outcomes.ts'
-import { recordOutcomes } from '../store/outcomes.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { claim, FAN_OUT_BATCH, fanOut } from './intake.ts'
 import { OutboxListener } from './outbox-listener.ts'
@@ -258,7 +257,8 @@ export class Dispatcher {
       // writes the outcomes (holding aside one that cannot be written), then the claim is made
       // alone (setting aside a destination that cannot be claimed from).
       await this.#writer.written()
-      claimed = this.#room > 0 ? await this.#claim(this.#room) : []
+      const room = this.#room
+      claimed = room > 0 ? await this.#claim(room) : []
     }
     this.#o.metrics.claimed(claimed.length)
     for (const delivery of claimed) {
@@ -277,9 +277,7 @@ export class Dispatcher {
     if (records.length === 0) {
       return { dropped: new Set(), result: room > 0 ? await this.#claim(room) : [] }
     }
-    if (room === 0) {
-      return { dropped: await recordOutcomes(this.#o.db, records, this.#policy), result: [] }
-    }
+    // With no room (stopping), the claim's limit is 0: the outcomes are written, nothing claimed.
     const { claimed, dropped } = await settleAndClaim(this.#o.db, records, this.#policy, this.#request(room))
     return { dropped, result: claimed }
   }

@@ -234,6 +234,20 @@ describe('settleAndClaim', () => {
     expect(await statusOf('ep_settle_2')).toMatchObject({ status: 'in_flight' })
   })
 
+  it('with a limit of 0 (a stopping worker) writes the outcomes and claims nothing', async () => {
+    const first = await oneOfTwoClaimed('ep_settle_stop')
+    const { claimed } = await settleAndClaim(testDb.db, [result(first, 200)], POLICY, {
+      ...request,
+      limit: 0,
+    })
+    expect(claimed).toEqual([])
+    expect(await statusOf('ep_settle_stop_1')).toMatchObject({ status: 'delivered' })
+    expect(await statusOf('ep_settle_stop_2')).toMatchObject({ status: 'pending' })
+    // The next claim takes it (and leaves nothing due for the tests after this one).
+    const next = await settleAndClaim(testDb.db, [], POLICY, request)
+    expect(next.claimed.map((d) => d.id)).toEqual(['ep_settle_stop_2'])
+  })
+
   it('says which deliveries the outcomes dropped, also when it claims nothing', async () => {
     const claimed = await claimNew('ep_settle_off', ['dlv_settle_off'])
     await disableOrgEndpoint(testDb.db, 'org_1', 'ep_settle_off', 'paused by customer')
