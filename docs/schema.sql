@@ -104,6 +104,7 @@ CREATE FUNCTION webhooks.claim_deliveries(max_deliveries integer, lease_ms integ
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 declare
@@ -435,43 +436,68 @@ CREATE FUNCTION webhooks.fan_out(max_events integer, only_events text[] DEFAULT 
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 declare
   batch text[];
   woken bigint[];
+  t_events text[];
+  t_orgs text[];
+  t_destinations text[];
+  t_endpoints text[];
+  t_urls text[];
+  t_keys text[];
+  t_origins text[];
 begin
-  select array_agg(b.id) into batch from (
-    select e.id from webhooks.events e
-    where e.fanned_out_at is null and (only_events is null or e.id = any(only_events))
-    order by e.id limit max_events
-    for update skip locked) b;
+  if only_events is null then
+    select array_agg(b.id) into batch from (
+      select e.id from webhooks.events e
+      where e.fanned_out_at is null
+      order by e.id limit max_events
+      for update skip locked) b;
+  else
+    select array_agg(b.id) into batch from (
+      select e.id from unnest(only_events) o(id)
+      join webhooks.events e on e.id = o.id
+      where e.fanned_out_at is null
+      order by e.id limit max_events
+      for update of e skip locked) b;
+  end if;
   if batch is null then
     return 0;
   end if;
 
-  insert into webhooks.destinations (key, org_id, endpoint_id, origin, ready_at)
-  select distinct on (t.destination_key) t.destination_key, t.org_id, t.endpoint_id, t.origin, now()
-  from webhooks.delivery_targets(batch) t
-  where not exists (select 1 from webhooks.destinations d where d.key = t.destination_key)
-  order by t.destination_key
-  on conflict (key) do nothing;
+  select array_agg(t.event_id), array_agg(t.org_id), array_agg(t.destination), array_agg(t.endpoint_id),
+    array_agg(t.url), array_agg(t.destination_key), array_agg(t.origin)
+  into t_events, t_orgs, t_destinations, t_endpoints, t_urls, t_keys, t_origins
+  from webhooks.delivery_targets(batch) t;
 
-  with targets as (
-    select t.*, d.id as destination_id
-    from webhooks.delivery_targets(batch) t
-    join webhooks.destinations d on d.key = t.destination_key
-  ), made as (
-    insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url)
-    select webhooks.new_id('dlv'), t.event_id, t.org_id, t.destination, t.endpoint_id, t.url from targets t
-    on conflict (event_id, destination) do nothing
-    returning id, event_id, destination
-  ), queued as (
-    insert into webhooks.delivery_queue (delivery_id, destination_id, due_at)
-    select m.id, t.destination_id, now()
-    from made m join targets t on t.event_id = m.event_id and t.destination = m.destination
-    returning destination_id
-  )
-  select array_agg(distinct q.destination_id) into woken from queued q;
+  if t_events is not null then
+    insert into webhooks.destinations (key, org_id, endpoint_id, origin, ready_at)
+    select distinct on (t.key) t.key, t.org_id, t.endpoint_id, t.origin, now()
+    from unnest(t_keys, t_orgs, t_endpoints, t_origins) t(key, org_id, endpoint_id, origin)
+    where not exists (select 1 from webhooks.destinations d where d.key = t.key)
+    order by t.key
+    on conflict (key) do nothing;
+
+    with targets as (
+      select t.*, d.id as destination_id
+      from unnest(t_events, t_orgs, t_destinations, t_endpoints, t_urls, t_keys)
+        t(event_id, org_id, destination, endpoint_id, url, key)
+      join webhooks.destinations d on d.key = t.key
+    ), made as (
+      insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url)
+      select webhooks.new_id('dlv'), t.event_id, t.org_id, t.destination, t.endpoint_id, t.url from targets t
+      on conflict (event_id, destination) do nothing
+      returning id, event_id, destination
+    ), queued as (
+      insert into webhooks.delivery_queue (delivery_id, destination_id, due_at)
+      select m.id, t.destination_id, now()
+      from made m join targets t on t.event_id = m.event_id and t.destination = m.destination
+      returning destination_id
+    )
+    select array_agg(distinct q.destination_id) into woken from queued q;
+  end if;
 
   update webhooks.events e set fanned_out_at = now() where e.id = any(batch);
 
@@ -625,6 +651,7 @@ CREATE FUNCTION webhooks.record_outcomes(delivery_ids text[], attempt_nos intege
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 begin
