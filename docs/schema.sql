@@ -1018,7 +1018,7 @@ CREATE TABLE webhooks.deliveries (
     CONSTRAINT deliveries_dropped_at CHECK (((status = 'dropped'::text) = (dropped_at IS NOT NULL))),
     CONSTRAINT deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'dropped'::text])))
 )
-WITH (fillfactor='80');
+WITH (fillfactor='50');
 
 CREATE TABLE webhooks.events (
     id text NOT NULL,
