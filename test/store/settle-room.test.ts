@@ -26,11 +26,17 @@ afterAll(async () => {
 
 describe('settling a batch of deliveries', () => {
   it('updates its rows in place (HOT): no new index entries', async () => {
-    const { rows: fanned } = await testDb.pool.query<{ n: number }>('select webhooks.fan_out($1) as n', [COUNT])
+    const { rows: fanned } = await testDb.pool.query<{ n: number }>('select webhooks.fan_out($1) as n', [
+      COUNT,
+    ])
     expect(fanned[0]?.n).toBe(COUNT)
     // A new destination's window starts at one request; this one has earned all of its slots.
     await testDb.pool.query(`update webhooks.destinations set send_window = ${COUNT}`)
-    const { rows: claimed } = await testDb.pool.query<{ id: string; attempts: number; destination_id: string }>(
+    const { rows: claimed } = await testDb.pool.query<{
+      id: string
+      attempts: number
+      destination_id: string
+    }>(
       `select id, attempts, destination_id from webhooks.claim_deliveries(${COUNT}, 60000, ${COUNT}, 'pool_room')`,
     )
     expect(claimed).toHaveLength(COUNT)
@@ -46,7 +52,12 @@ describe('settling a batch of deliveries', () => {
            array_fill(null::text, array[$3::int]), array_fill(null::text, array[$3::int]),
            array_fill('delivered'::text, array[$3::int]), array_fill('delivered'::text, array[$3::int]),
            array_fill(null::bigint, array[$3::int]), array_fill('answered'::text, array[$3::int]), 10, '{1000}')`,
-        [claimed.map((c) => c.id), claimed.map((c) => c.attempts), COUNT, claimed.map((c) => c.destination_id)],
+        [
+          claimed.map((c) => c.id),
+          claimed.map((c) => c.attempts),
+          COUNT,
+          claimed.map((c) => c.destination_id),
+        ],
       )
       // This transaction's own counts, as the statistics will have them when it commits.
       const { rows } = await client.query<{ updated: number; hot: number }>(
