@@ -304,11 +304,15 @@ CREATE FUNCTION webhooks.delivery_targets(event_ids text[]) RETURNS TABLE(event_
     select e.id, e.org_id, e.type, e.webhook_url
     from unnest(event_ids) b(id)
     cross join lateral (select x.* from webhooks.events x where x.id = b.id limit 1) e
+  ), origins as materialized (
+    select u.url, webhooks.url_origin(u.url) as origin
+    from (select distinct e.webhook_url as url from batch e where e.webhook_url is not null) u
   )
+  -- The key as webhooks.destination_key(org_id, null, url) makes it.
   select e.id, e.org_id, 'render_url', null::text, e.webhook_url,
-    webhooks.destination_key(e.org_id, null, e.webhook_url), webhooks.url_origin(e.webhook_url)
+    e.org_id || ' ' || coalesce(o.origin, e.webhook_url), o.origin
   from batch e
-  where e.webhook_url is not null
+  join origins o on o.url = e.webhook_url
   union all
   select e.id, e.org_id, ep.id, ep.id, ep.url, ep.id, null::text
   from batch e

@@ -23,25 +23,25 @@ async function planOf(expression: string): Promise<string> {
   return rows.map((row) => row['QUERY PLAN']).join('\n')
 }
 
-describe('url_origin', () => {
-  // What 0013's url_origin returned for each of these: the origin, lower-cased, with the port.
-  const ORIGINS: Array<[string | null, string | null]> = [
-    ['http://127.0.0.1:9/many', 'http://127.0.0.1:9'],
-    ['HTTPS://Example.COM/x', 'https://example.com:443'],
-    ['https://example.com:443/x', 'https://example.com:443'],
-    ['http://[::1]:8080/a', 'http://[::1]:8080'],
-    ['http://[::1]/a', 'http://[::1]:80'],
-    ['http://h:123456/', 'http://h:12345'],
-    ['http://h:/x', 'http://h:80'],
-    ['http://a.b?x', 'http://a.b:80'],
-    ['https://a.b#f', 'https://a.b:443'],
-    ['http://user@h:99/', 'http://user@h:99'],
-    ['http://h:0/', 'http://h:0'],
-    ['http://', 'http://:80'],
-    ['nonsense', null],
-    [null, null],
-  ]
+// What 0013's url_origin returned for each of these: the origin, lower-cased, with the port.
+const ORIGINS: Array<[string | null, string | null]> = [
+  ['http://127.0.0.1:9/many', 'http://127.0.0.1:9'],
+  ['HTTPS://Example.COM/x', 'https://example.com:443'],
+  ['https://example.com:443/x', 'https://example.com:443'],
+  ['http://[::1]:8080/a', 'http://[::1]:8080'],
+  ['http://[::1]/a', 'http://[::1]:80'],
+  ['http://h:123456/', 'http://h:12345'],
+  ['http://h:/x', 'http://h:80'],
+  ['http://a.b?x', 'http://a.b:80'],
+  ['https://a.b#f', 'https://a.b:443'],
+  ['http://user@h:99/', 'http://user@h:99'],
+  ['http://h:0/', 'http://h:0'],
+  ['http://', 'http://:80'],
+  ['nonsense', null],
+  [null, null],
+]
 
+describe('url_origin', () => {
   it('gives the origin 0013 gave, for every form of URL', async () => {
     const { rows } = await sql<{ url: string | null; origin: string | null }>`
       select u.url, webhooks.url_origin(u.url) as origin
@@ -55,6 +55,26 @@ describe('url_origin', () => {
     const plan = await planOf("webhooks.destination_key('org_1', null, u)")
     expect(plan).toContain('substring')
     expect(plan).not.toContain('url_origin')
+  })
+})
+
+describe('delivery_targets', () => {
+  it('keys a render URL and gives its origin as destination_key and url_origin do (0024)', async () => {
+    const urls = ORIGINS.map(([url]) => url).filter((url): url is string => url !== null)
+    // Two orgs per URL, so that one origin serves events of different orgs.
+    await testDb.pool.query(
+      `insert into webhooks.events (id, org_id, type, subject_id, data, created_at, webhook_url, fanned_out_at)
+       select 'evt_key_' || u.n || '_' || o.org, o.org, 'image.completed', 'img_key_' || u.n || '_' || o.org, '{}',
+         now(), u.url, now()
+       from unnest($1::text[]) with ordinality u(url, n) cross join (values ('org_k1'), ('org_k2')) o(org)`,
+      [urls],
+    )
+    const { rows } = await testDb.pool.query<{ same: boolean; n: number }>(
+      `select bool_and(t.destination_key = webhooks.destination_key(t.org_id, null, t.url)
+                       and t.origin is not distinct from webhooks.url_origin(t.url)) as same, count(*)::int as n
+       from webhooks.delivery_targets(array(select id from webhooks.events where id like 'evt_key_%')) t`,
+    )
+    expect(rows[0]).toEqual({ same: true, n: urls.length * 2 })
   })
 })
 
