@@ -460,7 +460,7 @@ begin
       for update skip locked) b;
   else
     select array_agg(b.id) into batch from (
-      select e.id from unnest(only_events) o(id)
+      select e.id from (select distinct x from unnest(only_events) x) o(id)
       join webhooks.events e on e.id = o.id
       where e.fanned_out_at is null
       order by e.id limit max_events
