@@ -104,6 +104,7 @@ CREATE FUNCTION webhooks.claim_deliveries(max_deliveries integer, lease_ms integ
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 #variable_conflict use_column
 declare
@@ -669,10 +670,10 @@ begin
       retry_in_mss, signals)
       as g(delivery_id, attempt_no, replay_no, org_id, endpoint_id, destination_id, started_at, duration_ms,
            status_code, error_code, error_message, excerpt, outcome, status, retry_in_ms, signal)
-  ), owned as (
-    -- The outcomes whose attempt still holds its delivery's lease; a retry for an endpoint
-    -- disabled or deleted meanwhile is dropped now, not when it comes due.
-    select g.*, q.attempts, q.failures, q.replays,
+  ), looked as (
+    -- Every outcome, with its delivery's queue row if its attempt still holds the lease; a retry
+    -- for an endpoint disabled or deleted meanwhile is dropped now, not when it comes due.
+    select g.*, q.delivery_id is not null as held, q.attempts, q.failures, q.replays,
       case when gone then 'dropped' else g.status end as final_status,
       case when gone and g.outcome = 'retrying' then 'dropped' else g.outcome end as final_outcome,
       case when gone then 'endpoint_disabled: ' || coalesce(ep.disabled_reason, 'the endpoint was deleted') end
@@ -682,10 +683,12 @@ begin
                                 || coalesce(ep.disabled_reason, 'the endpoint was deleted') end,
                          g.error_code || ': ' || g.error_message, 'HTTP ' || g.status_code) end as error_text
     from given g
-    join webhooks.delivery_queue q on q.delivery_id = g.delivery_id and q.leased and q.attempts = g.attempt_no
+    left join webhooks.delivery_queue q on q.delivery_id = g.delivery_id and q.leased and q.attempts = g.attempt_no
     left join webhooks.endpoints ep on ep.id = g.endpoint_id
     cross join lateral (select g.status = 'pending' and ep.id is not null
       and not (ep.enabled and ep.deleted_at is null) as gone) x
+  ), owned as (
+    select * from looked l where l.held
   ), rescheduled as (
     update webhooks.delivery_queue q
     set leased = false, leased_by = null,
@@ -694,33 +697,35 @@ begin
       last_status_code = o.status_code, last_error = o.error_text
     from owned o
     where q.delivery_id = o.delivery_id and o.final_status = 'pending'
-    returning q.delivery_id, q.due_at
   ), dequeued as (
+    -- What the settle writes comes back with each deleted row, so that it needs no join of two
+    -- lists (a nested loop over both, whatever their length, in a plan made once).
     delete from webhooks.delivery_queue q using owned o
     where q.delivery_id = o.delivery_id and o.final_status <> 'pending'
-    returning q.delivery_id
+    returning q.delivery_id, o.final_status, o.final_outcome, o.attempts, o.failures, o.replays,
+      o.status_code, o.error_text
   ), settled as (
     update webhooks.deliveries d
-    set status = o.final_status, attempts = o.attempts,
-      failures = o.failures + (o.final_outcome = 'dropped')::integer, replays = o.replays,
-      last_status_code = o.status_code, last_error = o.error_text,
-      delivered_at = case when o.final_status = 'delivered' then now() else d.delivered_at end,
-      dropped_at = case when o.final_status = 'dropped' then now() end,
+    set status = q.final_status, attempts = q.attempts,
+      failures = q.failures + (q.final_outcome = 'dropped')::integer, replays = q.replays,
+      last_status_code = q.status_code, last_error = q.error_text,
+      delivered_at = case when q.final_status = 'delivered' then now() else d.delivered_at end,
+      dropped_at = case when q.final_status = 'dropped' then now() end,
       updated_at = now()
-    from owned o join dequeued q on q.delivery_id = o.delivery_id
-    where d.id = o.delivery_id
+    from dequeued q
+    where d.id = q.delivery_id
   ), logged as (
     insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
       duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
     select g.delivery_id, g.attempt_no, g.replay_no, g.org_id, g.endpoint_id, g.started_at, g.duration_ms,
       g.status_code, g.error_code, g.error_message, g.excerpt,
-      coalesce(o.final_outcome, g.outcome),
-      case when o.final_status = 'pending' then now() + o.retry_in_ms * interval '1 millisecond' end
-    from given g left join owned o on o.delivery_id = g.delivery_id
+      case when g.held then g.final_outcome else g.outcome end,
+      case when g.held and g.final_status = 'pending' then now() + g.retry_in_ms * interval '1 millisecond' end
+    from looked g
     -- A late result of a delivery that was pruned meanwhile is not written. FOR KEY SHARE waits
     -- for a prune deleting it, then finds it gone; unlike FOR SHARE it does not wait for another
     -- batch's update of it.
-    where o.delivery_id is not null
+    where g.held
       or exists (select 1 from webhooks.deliveries d where d.id = g.delivery_id for key share)
     on conflict (delivery_id, attempt_no) do update
       set started_at = excluded.started_at, duration_ms = excluded.duration_ms,
@@ -733,9 +738,11 @@ begin
       count(*) filter (where o.signal = 'answered')::integer as answered,
       bool_or(o.signal = 'unreachable') as unreachable,
       count(*)::integer as freed,
-      min(r.due_at) as first_retry,
+      -- When the first of its retries comes due: rescheduled sets each to this.
+      min(now() + o.retry_in_ms * interval '1 millisecond') filter (where o.final_status = 'pending')
+        as first_retry,
       (array_agg(o.error_text order by o.started_at desc) filter (where o.error_text is not null))[1] as last_error
-    from owned o left join rescheduled r on r.delivery_id = o.delivery_id
+    from owned o
     group by o.destination_id
   ), judged as (
     select d.id,
