@@ -104,7 +104,6 @@ CREATE FUNCTION webhooks.claim_deliveries(max_deliveries integer, lease_ms integ
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
-    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 #variable_conflict use_column
 declare
