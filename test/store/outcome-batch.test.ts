@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { claimDeliveries } from '../../src/store/claim.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
+import { outcomeOf, recordOutcomesOn } from '../helpers/outcomes.ts'
 
 // Migration 0028: an outcome write of a large batch joins none of its own lists with another,
 // so its cost grows with the batch, not with its square; and it writes what it wrote before.
 
 const COUNT = 200
+const POLICY = { defaultCap: 10, probePausesMs: [1_000] }
 
 let testDb: TestDb
 beforeAll(async () => {
@@ -29,18 +32,18 @@ describe('an outcome write of a large batch', () => {
     // Room for more than the batch, so that the destination is not left full (a full one is
     // ready again as soon as a slot frees).
     await testDb.pool.query('update webhooks.destinations set send_window = 1000')
-    const { rows: claimed } = await testDb.pool.query<{
-      id: string
-      attempts: number
-      destination_id: string
-    }>(
-      `select id, attempts, destination_id from webhooks.claim_deliveries(${COUNT}, 60000, 1000, 'pool_batch')
-       order by id`,
-    )
+    const claimed = (
+      await claimDeliveries(testDb.db, {
+        limit: COUNT,
+        leaseMs: 60_000,
+        defaultCap: 1000,
+        poolId: 'pool_batch',
+      })
+    ).sort((x, y) => x.id.localeCompare(y.id))
     expect(claimed).toHaveLength(COUNT)
     // The first half delivered, the second half to be retried in 30 s, before the leases (60 s) end:
     // the destination is next ready when the first retry comes due.
-    const delivered = claimed.map((_, i) => i < COUNT / 2)
+    const records = claimed.map((c, i) => outcomeOf(c, i < COUNT / 2 ? 200 : 500, 30_000))
 
     const client = await testDb.pool.connect()
     const plans: string[] = []
@@ -52,24 +55,7 @@ describe('an outcome write of a large batch', () => {
       await client.query('set auto_explain.log_timing = off')
       await client.query('set auto_explain.log_nested_statements = on')
       await client.query('set client_min_messages = log')
-      await client.query(
-        `select webhooks.record_outcomes(
-           $1::text[], $2::int[], array_fill(0, array[$3::int]), array_fill('org_batch'::text, array[$3::int]),
-           array_fill('ep_batch'::text, array[$3::int]), $4::bigint[], array_fill(now(), array[$3::int]),
-           array_fill(5, array[$3::int]), $5::int[], array_fill(null::text, array[$3::int]),
-           array_fill(null::text, array[$3::int]), array_fill(null::text, array[$3::int]),
-           $6::text[], $7::text[], $8::bigint[], array_fill('answered'::text, array[$3::int]), 10, '{1000}')`,
-        [
-          claimed.map((c) => c.id),
-          claimed.map((c) => c.attempts),
-          COUNT,
-          claimed.map((c) => c.destination_id),
-          delivered.map((d) => (d ? 200 : 500)),
-          delivered.map((d) => (d ? 'delivered' : 'retrying')),
-          delivered.map((d) => (d ? 'delivered' : 'pending')),
-          delivered.map((d) => (d ? null : 30_000)),
-        ],
-      )
+      await recordOutcomesOn(client, testDb.db, records, POLICY)
     } finally {
       await client.query('reset client_min_messages')
       client.release(true)

@@ -12,6 +12,7 @@ import { recordOutcomes } from '../../src/store/outcomes.ts'
 import { OutcomeWriter } from '../../src/worker/outcome-writer.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createDatabaseWithEvent } from '../helpers/database.ts'
+import { outcomeOf } from '../helpers/outcomes.ts'
 import { enqueue } from '../helpers/queue.ts'
 
 let testDb: TestDb
@@ -57,28 +58,6 @@ function pick(claimed: readonly ClaimedDelivery[], id: string): ClaimedDelivery 
   return found
 }
 
-function result(claimed: ClaimedDelivery, statusCode: number): AttemptRecord {
-  const retry = statusCode >= 500
-  return {
-    deliveryId: claimed.id,
-    attemptNo: claimed.attempts,
-    replayNo: claimed.replays,
-    orgId: claimed.org_id,
-    endpointId: claimed.endpoint_id,
-    destinationId: claimed.destination_id,
-    startedAt: new Date(),
-    durationMs: 5,
-    statusCode,
-    errorCode: statusCode === 200 ? null : `http_${statusCode}`,
-    errorMessage: statusCode === 200 ? null : `the receiver answered ${statusCode}`,
-    responseExcerpt: null,
-    outcome: statusCode === 200 ? 'delivered' : retry ? 'retrying' : 'dropped',
-    status: statusCode === 200 ? 'delivered' : retry ? 'pending' : 'dropped',
-    retryInMs: retry ? 60_000 : null,
-    signal: 'answered',
-  }
-}
-
 async function attemptRows(deliveryId: string) {
   const { rows } = await sql<{
     attempt_no: number
@@ -104,8 +83,8 @@ describe('recordOutcomes', () => {
     const claimed = await claimNew('ep_off', ['dlv_off_ok', 'dlv_off_busy'])
     await disableOrgEndpoint(testDb.db, 'org_1', 'ep_off', 'paused by customer')
     const droppedNow = await recordAttempts(testDb.db, [
-      result(pick(claimed, 'dlv_off_ok'), 200),
-      result(pick(claimed, 'dlv_off_busy'), 503),
+      outcomeOf(pick(claimed, 'dlv_off_ok'), 200),
+      outcomeOf(pick(claimed, 'dlv_off_busy'), 503),
     ])
     expect([...droppedNow]).toEqual(['dlv_off_busy'])
     expect(await statusOf('dlv_off_ok')).toMatchObject({ status: 'delivered', last_error: null })
@@ -125,7 +104,7 @@ describe('recordOutcomes', () => {
     await disableOrgEndpoint(testDb.db, 'org_1', 'ep_late', 'disabled by an operator')
     // Regression: the late retry was rewritten as dropped for the disabled endpoint, although
     // the delivery was another worker's attempt 2, still in flight.
-    expect([...(await recordAttempts(testDb.db, [result(first, 503)]))]).toEqual([])
+    expect([...(await recordAttempts(testDb.db, [outcomeOf(first, 503)]))]).toEqual([])
     expect(await statusOf('dlv_late')).toMatchObject({ status: 'in_flight', attempts: 2 })
     expect(await attemptRows('dlv_late')).toEqual([
       { attempt_no: 1, outcome: 'retrying', status_code: 503, retry_at: null },
@@ -140,7 +119,7 @@ describe('recordOutcomes', () => {
       const taken = await claim(trx)
       expect(taken.map((d) => d.id)).toEqual(['dlv_race'])
       // Its snapshot predates the takeover's commit and its lost placeholder.
-      late = recordAttempts(testDb.db, [result(first, 200)])
+      late = recordAttempts(testDb.db, [outcomeOf(first, 200)])
       await sleep(200)
     })
     await late
@@ -155,12 +134,12 @@ describe('recordOutcomes', () => {
     const first = pick(await claimNew('ep_pruning', ['dlv_pruning'], 1), 'dlv_pruning')
     await sleep(20)
     const takeover = pick(await claim(testDb.db), 'dlv_pruning')
-    await recordAttempts(testDb.db, [result(takeover, 200)])
+    await recordAttempts(testDb.db, [outcomeOf(takeover, 200)])
     let late: Promise<Set<string>> | undefined
     await testDb.db.transaction().execute(async (trx) => {
       await sql`delete from webhooks.attempts where delivery_id = 'dlv_pruning'`.execute(trx)
       await sql`delete from webhooks.deliveries where id = 'dlv_pruning'`.execute(trx)
-      late = recordAttempts(testDb.db, [result(first, 503)])
+      late = recordAttempts(testDb.db, [outcomeOf(first, 503)])
       await sleep(200)
     })
     await late
@@ -179,8 +158,8 @@ describe('recordOutcomes', () => {
       const second = await claim(testDb.db)
       // One worker owns X now and is late for Y; the other owns Y and is late for X.
       const outcomes = await Promise.allSettled([
-        recordAttempts(testDb.db, [result(pick(second, x), 200), result(pick(first, y), 200)]),
-        recordAttempts(testDb.db, [result(pick(second, y), 200), result(pick(first, x), 200)]),
+        recordAttempts(testDb.db, [outcomeOf(pick(second, x), 200), outcomeOf(pick(first, y), 200)]),
+        recordAttempts(testDb.db, [outcomeOf(pick(second, y), 200), outcomeOf(pick(first, x), 200)]),
       ])
       expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled'])
       expect(await attemptRows(x)).toEqual([
@@ -194,11 +173,11 @@ describe('recordOutcomes', () => {
     const first = pick(await claimNew('ep_pruned', ['dlv_pruned'], 1), 'dlv_pruned')
     await sleep(20)
     const takeover = pick(await claim(testDb.db), 'dlv_pruned')
-    await recordAttempts(testDb.db, [result(takeover, 200)])
+    await recordAttempts(testDb.db, [outcomeOf(takeover, 200)])
     await sql`delete from webhooks.attempts where delivery_id = 'dlv_pruned'`.execute(testDb.db)
     await sql`delete from webhooks.deliveries where id = 'dlv_pruned'`.execute(testDb.db)
     // Regression: it was inserted as an attempt row of a delivery that no longer exists.
-    await recordAttempts(testDb.db, [result(first, 503)])
+    await recordAttempts(testDb.db, [outcomeOf(first, 503)])
     expect(await attemptRows('dlv_pruned')).toEqual([])
   })
 })
@@ -223,7 +202,7 @@ describe('settleAndClaim', () => {
     const first = await oneOfTwoClaimed('ep_settle')
     // The endpoint allows one in flight: a claim made before the outcome is written takes nothing.
     expect(await claim(testDb.db)).toEqual([])
-    const { claimed, dropped } = await settleAndClaim(testDb.db, [result(first, 200)], POLICY, request)
+    const { claimed, dropped } = await settleAndClaim(testDb.db, [outcomeOf(first, 200)], POLICY, request)
     expect(claimed.map((d) => [d.id, d.attempts])).toEqual([['ep_settle_2', 1]])
     expect(claimed[0]).not.toHaveProperty('dropped')
     expect([...dropped]).toEqual([])
@@ -236,7 +215,7 @@ describe('settleAndClaim', () => {
 
   it('with a limit of 0 (a stopping worker) writes the outcomes and claims nothing', async () => {
     const first = await oneOfTwoClaimed('ep_settle_stop')
-    const { claimed } = await settleAndClaim(testDb.db, [result(first, 200)], POLICY, {
+    const { claimed } = await settleAndClaim(testDb.db, [outcomeOf(first, 200)], POLICY, {
       ...request,
       limit: 0,
     })
@@ -253,7 +232,7 @@ describe('settleAndClaim', () => {
     await disableOrgEndpoint(testDb.db, 'org_1', 'ep_settle_off', 'paused by customer')
     const settled = await settleAndClaim(
       testDb.db,
-      [result(pick(claimed, 'dlv_settle_off'), 503)],
+      [outcomeOf(pick(claimed, 'dlv_settle_off'), 503)],
       POLICY,
       request,
     )
@@ -266,7 +245,7 @@ describe('settleAndClaim', () => {
     const first = await oneOfTwoClaimed('ep_settle_bad')
     // A negative limit fails inside claim_deliveries, after record_outcomes has run.
     await expect(
-      settleAndClaim(testDb.db, [result(first, 200)], POLICY, { ...request, limit: -1 }),
+      settleAndClaim(testDb.db, [outcomeOf(first, 200)], POLICY, { ...request, limit: -1 }),
     ).rejects.toMatchObject({ code: '2201W' })
     expect(await statusOf('ep_settle_bad_1')).toMatchObject({ status: 'in_flight' })
     expect(await attemptRows('ep_settle_bad_1')).toEqual([])
@@ -315,9 +294,9 @@ describe('the outcome writer, held for the claim loop', () => {
     const lock = await lockDestination('ep_held_a')
     let handed: string[] | undefined
     try {
-      writer.add({ claimed: early, record: result(early, 200) })
+      writer.add({ claimed: early, record: outcomeOf(early, 200) })
       writer.hold()
-      writer.add({ claimed: held, record: result(held, 200) })
+      writer.add({ claimed: held, record: outcomeOf(held, 200) })
       const claimedWith = writer.writeWith(async (records) => {
         handed = records.map((r) => r.deliveryId)
         return { dropped: await recordAttempts(testDb.db, records), result: 'claimed' }
@@ -341,7 +320,7 @@ describe('the outcome writer, held for the claim loop', () => {
     const finished = pick(await claimNew('ep_held_c', ['dlv_held_c']), 'dlv_held_c')
     const writer = newWriter()
     writer.hold()
-    writer.add({ claimed: finished, record: result(finished, 200) })
+    writer.add({ claimed: finished, record: outcomeOf(finished, 200) })
     await expect(writer.writeWith(() => Promise.reject(new Error('the claim failed')))).rejects.toThrow(
       'the claim failed',
     )
@@ -360,12 +339,12 @@ describe('the outcome writer, asked whether what it was handed is written', () =
     const lockA = await lockDestination('ep_written_a')
     const lockB = await lockDestination('ep_written_b')
     try {
-      writer.add({ claimed: first, record: result(first, 200) })
+      writer.add({ claimed: first, record: outcomeOf(first, 200) })
       let answered = false
       const written = writer.written().then(() => {
         answered = true
       })
-      writer.add({ claimed: later, record: result(later, 200) })
+      writer.add({ claimed: later, record: outcomeOf(later, 200) })
       await sleep(300)
       expect(answered).toBe(false)
       await lockA.release()

@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { claimDeliveries } from '../../src/store/claim.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
+import { outcomeOf, recordOutcomesOn } from '../helpers/outcomes.ts'
 
 // Migration 0023: a batch of settles of deliveries fanned out together is HOT, nearly every one
 // of them: deliveries keeps half of each page free for the rows' next versions.
 
 const COUNT = 64
+const POLICY = { defaultCap: 10, probePausesMs: [1_000] }
 
 let testDb: TestDb
 beforeAll(async () => {
@@ -32,32 +35,22 @@ describe('settling a batch of deliveries', () => {
     expect(fanned[0]?.n).toBe(COUNT)
     // A new destination's window starts at one request; this one has earned all of its slots.
     await testDb.pool.query(`update webhooks.destinations set send_window = ${COUNT}`)
-    const { rows: claimed } = await testDb.pool.query<{
-      id: string
-      attempts: number
-      destination_id: string
-    }>(
-      `select id, attempts, destination_id from webhooks.claim_deliveries(${COUNT}, 60000, ${COUNT}, 'pool_room')`,
-    )
+    const claimed = await claimDeliveries(testDb.db, {
+      limit: COUNT,
+      leaseMs: 60_000,
+      defaultCap: COUNT,
+      poolId: 'pool_room',
+    })
     expect(claimed).toHaveLength(COUNT)
 
     const client = await testDb.pool.connect()
     try {
       await client.query('begin')
-      await client.query(
-        `select webhooks.record_outcomes(
-           $1::text[], $2::int[], array_fill(0, array[$3::int]), array_fill('org_room'::text, array[$3::int]),
-           array_fill('ep_room'::text, array[$3::int]), $4::bigint[], array_fill(now(), array[$3::int]),
-           array_fill(5, array[$3::int]), array_fill(200, array[$3::int]), array_fill(null::text, array[$3::int]),
-           array_fill(null::text, array[$3::int]), array_fill(null::text, array[$3::int]),
-           array_fill('delivered'::text, array[$3::int]), array_fill('delivered'::text, array[$3::int]),
-           array_fill(null::bigint, array[$3::int]), array_fill('answered'::text, array[$3::int]), 10, '{1000}')`,
-        [
-          claimed.map((c) => c.id),
-          claimed.map((c) => c.attempts),
-          COUNT,
-          claimed.map((c) => c.destination_id),
-        ],
+      await recordOutcomesOn(
+        client,
+        testDb.db,
+        claimed.map((c) => outcomeOf(c, 200)),
+        POLICY,
       )
       // This transaction's own counts, as the statistics will have them when it commits.
       const { rows } = await client.query<{ updated: number; hot: number }>(
