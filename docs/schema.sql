@@ -104,18 +104,28 @@ CREATE FUNCTION webhooks.claim_deliveries(max_deliveries integer, lease_ms integ
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 declare
   turn_ids bigint[];
   lease interval := lease_ms * interval '1 millisecond';
 begin
-  select array_agg(r.id) into turn_ids from (
-    select d.id from webhooks.destinations d
-    where d.ready_at <= now() and d.id <> all(passed_over)
-      and (only_destinations is null or d.id = any(only_destinations))
-    order by d.ready_at limit max_deliveries
-    for update skip locked) r;
+  if only_destinations is null then
+    select array_agg(r.id) into turn_ids from (
+      select d.id from webhooks.destinations d
+      where d.ready_at <= now() and d.id <> all(passed_over)
+      order by d.ready_at limit max_deliveries
+      for update skip locked) r;
+  else
+    select array_agg(r.id) into turn_ids from (
+      select d.id from webhooks.destinations d
+      where d.id = any(only_destinations) and d.ready_at <= now() and d.id <> all(passed_over)
+      order by d.ready_at limit max_deliveries
+      for update skip locked) r;
+  end if;
   if turn_ids is null then
     return;
   end if;
@@ -146,11 +156,12 @@ begin
     from sized s
   ), lists as (
     -- Each destination's waiting deliveries (one more than it may take, to know what comes next)
-    -- and its expired leases, by when each may be taken.
-    select a.id as destination_id, l.delivery_id, l.eligible_at, l.takeover,
+    -- and its expired leases, by when each may be taken; a destination with neither has one
+    -- empty row. Each row carries its destination's figures, so nothing below joins two lists.
+    select a.*, l.delivery_id, l.eligible_at, l.takeover,
       row_number() over (partition by a.id order by l.eligible_at, l.delivery_id) as turn
     from allowed a
-    cross join lateral (
+    left join lateral (
       (select q.delivery_id, q.due_at as eligible_at, false as takeover
        from webhooks.delivery_queue q
        where q.destination_id = a.id and not q.leased
@@ -164,15 +175,18 @@ begin
          true
        from webhooks.delivery_queue q
        where q.destination_id = a.id and q.leased and q.due_at <= now())
-    ) l
+    ) l on true
+  ), ranked as (
+    -- The claim takes destinations' turns in order (every destination's first, then every
+    -- second, ...), up to max_deliveries: what it takes of one destination is a run of its first
+    -- turns, and what comes next is the earliest it leaves.
+    select r.*, r.eligible
+        and row_number() over (order by r.eligible desc, r.turn, r.eligible_at, r.id) <= max_deliveries as picked
+    from (
+      select l.*, coalesce(l.turn <= l.n and l.eligible_at <= now(), false) as eligible from lists l
+    ) r
   ), chosen as (
-    select l.destination_id, l.delivery_id, l.takeover
-    from lists l join allowed a on a.id = l.destination_id
-    where l.turn <= a.n and l.eligible_at <= now()
-    order by l.turn, l.eligible_at
-    limit max_deliveries
-  ), taken as (
-    select c.destination_id, count(*)::integer as k from chosen c group by c.destination_id
+    select r.id as destination_id, r.delivery_id, r.takeover from ranked r where r.picked
   ), lost as (
     insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
       duration_ms, error_code, error_message, outcome)
@@ -205,14 +219,18 @@ begin
                else now() end))
       end
     from (
-      select a.id, a.rate_limit, a.tokens, a.backoff_until, coalesce(t.k, 0) as k,
-        a.in_flight + coalesce(t.k, 0) >= least(a.send_window, a.cap) as full,
-        least(a.first_expiry, case when t.k > 0 then now() + lease end) as leases_until,
-        nx.eligible_at as next_at
-      from allowed a
-      left join taken t on t.destination_id = a.id
-      -- What comes next: a join, not a subquery per destination (that would scan every list).
-      left join lists nx on nx.destination_id = a.id and nx.turn = coalesce(t.k, 0) + 1
+      select t.id, t.rate_limit, t.tokens, t.backoff_until, t.k,
+        t.in_flight + t.k >= least(t.send_window, t.cap) as full,
+        least(t.first_expiry, case when t.k > 0 then now() + lease end) as leases_until,
+        t.next_at
+      from (
+        select r.id, r.rate_limit, r.tokens, r.backoff_until, r.in_flight, r.send_window, r.cap,
+          r.first_expiry, count(*) filter (where r.picked)::integer as k,
+          min(r.eligible_at) filter (where not r.picked) as next_at
+        from ranked r
+        group by r.id, r.rate_limit, r.tokens, r.backoff_until, r.in_flight, r.send_window, r.cap,
+          r.first_expiry
+      ) t
     ) m
     where d.id = m.id
   )

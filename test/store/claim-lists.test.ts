@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TestDb } from '../helpers/database.ts'
+import { createDatabaseWithEvent } from '../helpers/database.ts'
+import { enqueue } from '../helpers/queue.ts'
+
+// Migration 0030: a claim over many destinations joins none of its own lists with another (so
+// it can be planned once, with nested loops only), and takes what it took before: every
+// destination's first turn, then second turns oldest first, up to its limit.
+
+const DESTINATIONS = 64
+const EACH = 3
+const LIMIT = 100
+
+let testDb: TestDb
+beforeAll(async () => {
+  testDb = await createDatabaseWithEvent('evt_lists')
+  // Destination i's deliveries are due 10 s ago + 100 ms per turn + i ms: second turns go to
+  // the lowest-numbered destinations first.
+  const rows = Array.from({ length: DESTINATIONS * EACH }, (_, k) => ({
+    id: `dlv_lists_${String(k % DESTINATIONS).padStart(2, '0')}_${Math.floor(k / DESTINATIONS)}`,
+    url: `http://d${k % DESTINATIONS}.example.com/hook`,
+    dueAt: new Date(Date.now() - 10_000 + Math.floor(k / DESTINATIONS) * 100 + (k % DESTINATIONS)),
+  }))
+  await testDb.pool.query(
+    `insert into webhooks.deliveries (id, event_id, org_id, destination, url)
+     select id, 'evt_lists', 'org_1', id, url from unnest($1::text[], $2::text[]) t(id, url)`,
+    [rows.map((r) => r.id), rows.map((r) => r.url)],
+  )
+  for (const row of rows) {
+    await enqueue(testDb.db, [row.id], { dueAt: row.dueAt })
+  }
+  await testDb.pool.query('update webhooks.destinations set send_window = 2')
+  await testDb.pool.query('analyze')
+})
+afterAll(async () => {
+  await testDb?.drop()
+})
+
+describe('a claim over many destinations', () => {
+  it('compares no pairs of its own rows, and deals turns and readiness as before', async () => {
+    const client = await testDb.pool.connect()
+    const plans: string[] = []
+    client.on('notice', (notice) => plans.push(notice.message ?? ''))
+    let claimed: Array<{ id: string }>
+    try {
+      await client.query(`load 'auto_explain'`)
+      await client.query('set auto_explain.log_min_duration = 0')
+      await client.query('set auto_explain.log_analyze = on')
+      await client.query('set auto_explain.log_timing = off')
+      await client.query('set auto_explain.log_nested_statements = on')
+      await client.query('set client_min_messages = log')
+      const result = await client.query<{ id: string }>(
+        `select id from webhooks.claim_deliveries($1, 60000, 10, 'pool_lists')`,
+        [LIMIT],
+      )
+      claimed = result.rows
+    } finally {
+      await client.query('reset client_min_messages')
+      client.release(true)
+    }
+    const statement = plans.find((plan) => plan.includes('with sized as'))
+    expect(statement).toBeDefined()
+    expect(statement).not.toMatch(/Hash Join|Merge Join/)
+    // A join of the destinations' figures with their lists by nested loop discards nearly every
+    // pair: about DESTINATIONS * DESTINATIONS * EACH rows.
+    const removed = [...(statement ?? '').matchAll(/Rows Removed by Join Filter: (\d+)/g)].map((m) =>
+      Number(m[1]),
+    )
+    expect(Math.max(0, ...removed)).toBeLessThan(DESTINATIONS)
+
+    // Every destination's first turn (64), then the 36 oldest second turns; no third turns.
+    const taken = new Map<string, number>()
+    for (const { id } of claimed) {
+      const destination = id.slice('dlv_lists_'.length, -2)
+      taken.set(destination, (taken.get(destination) ?? 0) + 1)
+      expect(id.endsWith('_2')).toBe(false)
+    }
+    expect(claimed).toHaveLength(LIMIT)
+    const twice = LIMIT - DESTINATIONS
+    for (let i = 0; i < DESTINATIONS; i++) {
+      expect([i, taken.get(String(i).padStart(2, '0'))]).toEqual([i, i < twice ? 2 : 1])
+    }
+
+    // Those that filled their window wait for a lease to end; the others are ready again now.
+    const { rows } = await testDb.pool.query<{
+      n: number
+      full: boolean
+      ready_now: boolean
+      ready_at_lease: boolean
+    }>(
+      `select count(*)::int as n, saturated as full, ready_at <= now() as ready_now,
+         ready_at between now() + interval '50 seconds' and now() + interval '61 seconds' as ready_at_lease
+       from webhooks.destinations group by 2, 3, 4 order by 2`,
+    )
+    expect(rows).toEqual([
+      { n: DESTINATIONS - twice, full: false, ready_now: true, ready_at_lease: false },
+      { n: twice, full: true, ready_now: false, ready_at_lease: true },
+    ])
+  })
+})
