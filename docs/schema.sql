@@ -104,8 +104,9 @@ CREATE FUNCTION webhooks.claim_deliveries(max_deliveries integer, lease_ms integ
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
-    SET enable_hashjoin TO 'off'
+    SET enable_nestloop TO 'off'
     SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
@@ -141,7 +142,9 @@ begin
         least(greatest(1, ep.rate_limit / 10),
               d.tokens + ep.rate_limit * extract(epoch from now() - d.tokens_at)) end as tokens
     from webhooks.destinations d
-    left join webhooks.endpoints ep on ep.id = d.endpoint_id
+    left join lateral (
+      select x.max_in_flight, x.rate_limit from webhooks.endpoints x where x.id = d.endpoint_id limit 1
+    ) ep on true
     cross join lateral (
       select count(*)::integer as n, min(q.due_at) as first_expiry
       from webhooks.delivery_queue q
@@ -157,7 +160,7 @@ begin
   ), lists as (
     -- Each destination's waiting deliveries (one more than it may take, to know what comes next)
     -- and its expired leases, by when each may be taken; a destination with neither has one
-    -- empty row. Each row carries its destination's figures, so nothing below joins two lists.
+    -- empty row. Each row carries its destination's figures.
     select a.*, l.delivery_id, l.eligible_at, l.takeover,
       row_number() over (partition by a.id order by l.eligible_at, l.delivery_id) as turn
     from allowed a
@@ -177,9 +180,9 @@ begin
        where q.destination_id = a.id and q.leased and q.due_at <= now())
     ) l on true
   ), ranked as (
-    -- The claim takes destinations' turns in order (every destination's first, then every
-    -- second, ...), up to max_deliveries: what it takes of one destination is a run of its first
-    -- turns, and what comes next is the earliest it leaves.
+    -- Destinations' turns in order (every destination's first, then every second, ...) up to
+    -- max_deliveries: what is taken of one destination is a run of its first turns, and what
+    -- comes next is the earliest it leaves.
     select r.*, r.eligible
         and row_number() over (order by r.eligible desc, r.turn, r.eligible_at, r.id) <= max_deliveries as picked
     from (
@@ -193,15 +196,19 @@ begin
     select q.delivery_id, q.attempts, q.replays, dl.org_id, dl.endpoint_id, q.due_at - lease, 0, 'worker_lost',
       'the worker holding this attempt stopped before recording its outcome', 'lost'
     from chosen c
-    join webhooks.delivery_queue q on q.delivery_id = c.delivery_id
-    join webhooks.deliveries dl on dl.id = c.delivery_id
+    cross join lateral (
+      select x.delivery_id, x.attempts, x.replays, x.due_at
+      from webhooks.delivery_queue x where x.delivery_id = c.delivery_id limit 1
+    ) q
+    cross join lateral (
+      select x.org_id, x.endpoint_id from webhooks.deliveries x where x.id = c.delivery_id limit 1
+    ) dl
     where c.takeover
     on conflict (delivery_id, attempt_no) do nothing
   ), claimed as (
     update webhooks.delivery_queue q
     set leased = true, leased_by = pool_id, attempts = q.attempts + 1, due_at = now() + lease
-    from chosen c
-    where q.delivery_id = c.delivery_id
+    where q.delivery_id = any(array(select c.delivery_id from chosen c))
     returning q.delivery_id, q.destination_id, q.attempts, q.failures, q.replays
   ), moved as (
     update webhooks.destinations d
@@ -232,7 +239,7 @@ begin
           r.first_expiry
       ) t
     ) m
-    where d.id = m.id
+    where d.id = m.id and d.id = any(turn_ids)
   )
   select c.delivery_id, dl.event_id, dl.org_id, dl.destination, c.destination_id, dl.endpoint_id, dl.url,
     c.attempts, c.failures, c.replays, e.type, e.created_at, e.data, e.test,
@@ -243,10 +250,21 @@ begin
       else case when ep.previous_expires_at > now() then ep.previous_secret end
     end
   from claimed c
-  join webhooks.deliveries dl on dl.id = c.delivery_id
-  join webhooks.events e on e.id = dl.event_id
-  left join webhooks.endpoints ep on ep.id = dl.endpoint_id
-  left join webhooks.org_secrets os on dl.endpoint_id is null and os.org_id = dl.org_id;
+  cross join lateral (
+    select x.event_id, x.org_id, x.destination, x.endpoint_id, x.url
+    from webhooks.deliveries x where x.id = c.delivery_id limit 1
+  ) dl
+  cross join lateral (
+    select x.type, x.created_at, x.data, x.test from webhooks.events x where x.id = dl.event_id limit 1
+  ) e
+  left join lateral (
+    select x.enabled, x.deleted_at, x.secret, x.previous_secret, x.previous_expires_at
+    from webhooks.endpoints x where x.id = dl.endpoint_id limit 1
+  ) ep on true
+  left join lateral (
+    select x.secret, x.previous_secret, x.previous_expires_at
+    from webhooks.org_secrets x where dl.endpoint_id is null and x.org_id = dl.org_id limit 1
+  ) os on true;
 end $$;
 
 CREATE FUNCTION webhooks.count_collection_child(org_id text, collection_id text, status text) RETURNS void
@@ -333,7 +351,11 @@ CREATE FUNCTION webhooks.delivery_targets(event_ids text[]) RETURNS TABLE(event_
   union all
   select e.id, e.org_id, ep.id, ep.id, ep.url, ep.id, null::text
   from batch e
-  join webhooks.endpoints ep on ep.org_id = e.org_id and ep.enabled and ep.deleted_at is null
+  -- Each event's org's endpoints (OFFSET 0 keeps it a lookup per event).
+  cross join lateral (
+    select x.id, x.url, x.event_types from webhooks.endpoints x
+    where x.org_id = e.org_id and x.enabled and x.deleted_at is null offset 0
+  ) ep
   where webhooks.event_type_matches(ep.event_types, e.type)
 $$;
 
@@ -457,6 +479,9 @@ CREATE FUNCTION webhooks.fan_out(max_events integer, only_events text[] DEFAULT 
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET enable_nestloop TO 'off'
+    SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 declare
@@ -469,6 +494,9 @@ declare
   t_urls text[];
   t_keys text[];
   t_origins text[];
+  q_ids text[];
+  q_destinations bigint[];
+  made integer;
 begin
   if only_events is null then
     select array_agg(b.id) into batch from (
@@ -477,12 +505,12 @@ begin
       order by e.id limit max_events
       for update skip locked) b;
   else
+    -- An id named twice matches its event once.
     select array_agg(b.id) into batch from (
-      select e.id from (select distinct x from unnest(only_events) x) o(id)
-      join webhooks.events e on e.id = o.id
-      where e.fanned_out_at is null
+      select e.id from webhooks.events e
+      where e.id = any(only_events) and e.fanned_out_at is null
       order by e.id limit max_events
-      for update of e skip locked) b;
+      for update skip locked) b;
   end if;
   if batch is null then
     return 0;
@@ -497,27 +525,44 @@ begin
     insert into webhooks.destinations (key, org_id, endpoint_id, origin, ready_at)
     select distinct on (t.key) t.key, t.org_id, t.endpoint_id, t.origin, now()
     from unnest(t_keys, t_orgs, t_endpoints, t_origins) t(key, org_id, endpoint_id, origin)
-    where not exists (select 1 from webhooks.destinations d where d.key = t.key)
+    left join lateral (select x.id from webhooks.destinations x where x.key = t.key limit 1) d on true
+    where d.id is null
     order by t.key
     on conflict (key) do nothing;
 
-    with targets as (
-      select t.*, d.id as destination_id
+    -- Each delivery's id is made first, so that the queue is written from the same list.
+    with targets as materialized (
+      select webhooks.new_id('dlv') as id, t.*, d.id as destination_id
       from unnest(t_events, t_orgs, t_destinations, t_endpoints, t_urls, t_keys)
         t(event_id, org_id, destination, endpoint_id, url, key)
-      join webhooks.destinations d on d.key = t.key
-    ), made as (
+      cross join lateral (select x.id from webhooks.destinations x where x.key = t.key limit 1) d
+    ), inserted as (
       insert into webhooks.deliveries (id, event_id, org_id, destination, endpoint_id, url)
-      select webhooks.new_id('dlv'), t.event_id, t.org_id, t.destination, t.endpoint_id, t.url from targets t
+      select t.id, t.event_id, t.org_id, t.destination, t.endpoint_id, t.url from targets t
       on conflict (event_id, destination) do nothing
-      returning id, event_id, destination
-    ), queued as (
-      insert into webhooks.delivery_queue (delivery_id, destination_id, due_at)
-      select m.id, t.destination_id, now()
-      from made m join targets t on t.event_id = m.event_id and t.destination = m.destination
-      returning destination_id
+      returning 1
     )
-    select array_agg(distinct q.destination_id) into woken from queued q;
+    select array_agg(t.id), array_agg(t.destination_id), (select count(*)::integer from inserted)
+    into q_ids, q_destinations, made
+    from targets t;
+
+    if made = cardinality(q_ids) then
+      with queued as (
+        insert into webhooks.delivery_queue (delivery_id, destination_id, due_at)
+        select u.id, u.destination_id, now() from unnest(q_ids, q_destinations) u(id, destination_id)
+        returning destination_id
+      )
+      select array_agg(distinct q.destination_id) into woken from queued q;
+    elsif made > 0 then
+      -- Some existed already (the event was fanned out before): queue only those made now.
+      with queued as (
+        insert into webhooks.delivery_queue (delivery_id, destination_id, due_at)
+        select u.id, u.destination_id, now() from unnest(q_ids, q_destinations) u(id, destination_id)
+        cross join lateral (select 1 from webhooks.deliveries x where x.id = u.id limit 1) m
+        returning destination_id
+      )
+      select array_agg(distinct q.destination_id) into woken from queued q;
+    end if;
   end if;
 
   update webhooks.events e set fanned_out_at = now() where e.id = any(batch);
@@ -672,6 +717,9 @@ CREATE FUNCTION webhooks.record_outcomes(delivery_ids text[], attempt_nos intege
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET enable_nestloop TO 'off'
+    SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
@@ -700,8 +748,14 @@ begin
                                 || coalesce(ep.disabled_reason, 'the endpoint was deleted') end,
                          g.error_code || ': ' || g.error_message, 'HTTP ' || g.status_code) end as error_text
     from given g
-    left join webhooks.delivery_queue q on q.delivery_id = g.delivery_id and q.leased and q.attempts = g.attempt_no
-    left join webhooks.endpoints ep on ep.id = g.endpoint_id
+    left join lateral (
+      select x.delivery_id, x.attempts, x.failures, x.replays from webhooks.delivery_queue x
+      where x.delivery_id = g.delivery_id and x.leased and x.attempts = g.attempt_no limit 1
+    ) q on true
+    left join lateral (
+      select x.id, x.enabled, x.deleted_at, x.disabled_reason from webhooks.endpoints x
+      where x.id = g.endpoint_id limit 1
+    ) ep on true
     cross join lateral (select g.status = 'pending' and ep.id is not null
       and not (ep.enabled and ep.deleted_at is null) as gone) x
   ), owned as (
@@ -713,12 +767,12 @@ begin
       failures = q.failures + (o.final_outcome = 'retrying')::integer,
       last_status_code = o.status_code, last_error = o.error_text
     from owned o
-    where q.delivery_id = o.delivery_id and o.final_status = 'pending'
+    where q.delivery_id = o.delivery_id and o.final_status = 'pending' and q.delivery_id = any(delivery_ids)
   ), dequeued as (
     -- What the settle writes comes back with each deleted row, so that it needs no join of two
     -- lists (a nested loop over both, whatever their length, in a plan made once).
     delete from webhooks.delivery_queue q using owned o
-    where q.delivery_id = o.delivery_id and o.final_status <> 'pending'
+    where q.delivery_id = o.delivery_id and o.final_status <> 'pending' and q.delivery_id = any(delivery_ids)
     returning q.delivery_id, o.final_status, o.final_outcome, o.attempts, o.failures, o.replays,
       o.status_code, o.error_text
   ), settled as (
@@ -730,7 +784,7 @@ begin
       dropped_at = case when q.final_status = 'dropped' then now() end,
       updated_at = now()
     from dequeued q
-    where d.id = q.delivery_id
+    where d.id = q.delivery_id and d.id = any(delivery_ids)
   ), logged as (
     insert into webhooks.attempts (delivery_id, attempt_no, replay_no, org_id, endpoint_id, started_at,
       duration_ms, status_code, error_code, error_message, response_excerpt, outcome, retry_at)
@@ -779,8 +833,10 @@ begin
            else d.backoff_until end as backoff_until,
       ob.first_retry, ob.last_error, d.saturated
     from observed ob
-    join webhooks.destinations d on d.id = ob.destination_id
-    left join webhooks.endpoints ep on ep.id = d.endpoint_id
+    cross join lateral (select x.* from webhooks.destinations x where x.id = ob.destination_id limit 1) d
+    left join lateral (
+      select x.max_in_flight from webhooks.endpoints x where x.id = d.endpoint_id limit 1
+    ) ep on true
   ), touched as (
     update webhooks.destinations d
     set send_window = j.send_window, failure_streak = j.failure_streak,
@@ -795,7 +851,7 @@ begin
         else least(d.ready_at, j.first_retry)
       end
     from judged j
-    where d.id = j.id
+    where d.id = j.id and d.id = any(destination_ids)
       -- A healthy destination at its full window that only got answers has nothing to change.
       and ((j.send_window, j.failure_streak, j.backoff_since, j.backoff_until, j.saturated)
              is distinct from (d.send_window, d.failure_streak, d.backoff_since, d.backoff_until, false)
