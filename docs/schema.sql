@@ -112,6 +112,7 @@ CREATE FUNCTION webhooks.claim_deliveries(max_deliveries integer, lease_ms integ
 #variable_conflict use_column
 declare
   turn_ids bigint[];
+  share integer;
   lease interval := lease_ms * interval '1 millisecond';
 begin
   if only_destinations is null then
@@ -130,6 +131,9 @@ begin
   if turn_ids is null then
     return;
   end if;
+  -- The most one destination can take if every other one takes its share: each reads no more
+  -- of its list than that. A destination with fewer leaves room the next claim fills.
+  share := ceil(max_deliveries::numeric / cardinality(turn_ids));
 
   return query
   with sized as (
@@ -158,9 +162,9 @@ begin
       end as n
     from sized s
   ), lists as (
-    -- Each destination's waiting deliveries (one more than it may take, to know what comes next)
-    -- and its expired leases, by when each may be taken; a destination with neither has one
-    -- empty row. Each row carries its destination's figures.
+    -- Each destination's waiting deliveries (one more than it may take, to know what comes next:
+    -- at most its share) and its expired leases, by when each may be taken; a destination with
+    -- neither has one empty row. Each row carries its destination's figures.
     select a.*, l.delivery_id, l.eligible_at, l.takeover,
       row_number() over (partition by a.id order by l.eligible_at, l.delivery_id) as turn
     from allowed a
@@ -168,7 +172,7 @@ begin
       (select q.delivery_id, q.due_at as eligible_at, false as takeover
        from webhooks.delivery_queue q
        where q.destination_id = a.id and not q.leased
-       order by q.due_at limit a.n + 1)
+       order by q.due_at limit least(a.n, share) + 1)
       union all
       (select q.delivery_id,
          greatest(case when take_over_after_ms > 0 then now() + take_over_after_ms * interval '1 millisecond' end,

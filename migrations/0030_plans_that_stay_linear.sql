@@ -30,14 +30,20 @@
 -- The claim also no longer joins its own lists: each list row carries its destination's
 -- figures, the deliveries taken are picked by a window over the lists (every destination's
 -- first turn, then every second, ...), and what was taken and what comes next are counted from
--- the same rows. The fan-out makes its deliveries' ids before inserting them, so it queues them
--- without joining what it inserted back to what it meant to insert. The claim's list of ready
+-- the same rows. And each destination's list is read only as far as its share of the claim
+-- (the claim's limit over the destinations in turn): over 1,000 destinations a claim of 64 read
+-- and ranked up to a send window's worth of each one's deliveries to take one. A claim whose
+-- destinations have uneven backlogs may now take fewer than its limit; the next one, a moment
+-- later, takes the rest, each destination still no more than its share.
+-- The fan-out makes its deliveries' ids before inserting them, so it queues them without
+-- joining what it inserted back to what it meant to insert. The claim's list of ready
 -- destinations, with and without only_destinations, and the fan-out's queue insert (all made,
 -- or only some because others existed) are separate statements, each with a plan of its own.
 --
--- Same names, arguments, results and behaviour (the claim breaks ties between destinations by
--- their id now); a rolling deploy is fine. test/store/linear-plans.test.ts plans the three on
--- empty tables and runs them on full ones.
+-- Same names, arguments and results; behaviour as before but for the claim's share and its
+-- breaking ties between destinations by their id; a rolling deploy is fine.
+-- test/store/linear-plans.test.ts plans the three on empty tables and runs them on full ones;
+-- test/store/claim-lists.test.ts checks the claim's turns and its share.
 
 create or replace function webhooks.claim_deliveries(
   max_deliveries integer,
@@ -61,6 +67,7 @@ as $$
 #variable_conflict use_column
 declare
   turn_ids bigint[];
+  share integer;
   lease interval := lease_ms * interval '1 millisecond';
 begin
   if only_destinations is null then
@@ -79,6 +86,9 @@ begin
   if turn_ids is null then
     return;
   end if;
+  -- The most one destination can take if every other one takes its share: each reads no more
+  -- of its list than that. A destination with fewer leaves room the next claim fills.
+  share := ceil(max_deliveries::numeric / cardinality(turn_ids));
 
   return query
   with sized as (
@@ -107,9 +117,9 @@ begin
       end as n
     from sized s
   ), lists as (
-    -- Each destination's waiting deliveries (one more than it may take, to know what comes next)
-    -- and its expired leases, by when each may be taken; a destination with neither has one
-    -- empty row. Each row carries its destination's figures.
+    -- Each destination's waiting deliveries (one more than it may take, to know what comes next:
+    -- at most its share) and its expired leases, by when each may be taken; a destination with
+    -- neither has one empty row. Each row carries its destination's figures.
     select a.*, l.delivery_id, l.eligible_at, l.takeover,
       row_number() over (partition by a.id order by l.eligible_at, l.delivery_id) as turn
     from allowed a
@@ -117,7 +127,7 @@ begin
       (select q.delivery_id, q.due_at as eligible_at, false as takeover
        from webhooks.delivery_queue q
        where q.destination_id = a.id and not q.leased
-       order by q.due_at limit a.n + 1)
+       order by q.due_at limit least(a.n, share) + 1)
       union all
       (select q.delivery_id,
          greatest(case when take_over_after_ms > 0 then now() + take_over_after_ms * interval '1 millisecond' end,

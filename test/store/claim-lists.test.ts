@@ -5,7 +5,7 @@ import { enqueue } from '../helpers/queue.ts'
 
 // Migration 0030: a claim over many destinations joins none of its own lists with another, and
 // takes what it took before: every destination's first turn, then second turns oldest first, up
-// to its limit.
+// to its limit. It reads no more of a destination's list than that destination's share.
 
 const DESTINATIONS = 64
 const EACH = 3
@@ -36,29 +36,34 @@ afterAll(async () => {
   await testDb?.drop()
 })
 
+/** A claim of `limit` on its own connection, with the plan of its large statement. */
+async function explainedClaim(
+  limit: number,
+): Promise<{ claimed: Array<{ id: string }>; statement: string | undefined }> {
+  const client = await testDb.pool.connect()
+  const plans: string[] = []
+  client.on('notice', (notice) => plans.push(notice.message ?? ''))
+  try {
+    await client.query(`load 'auto_explain'`)
+    await client.query('set auto_explain.log_min_duration = 0')
+    await client.query('set auto_explain.log_analyze = on')
+    await client.query('set auto_explain.log_timing = off')
+    await client.query('set auto_explain.log_nested_statements = on')
+    await client.query('set client_min_messages = log')
+    const { rows } = await client.query<{ id: string }>(
+      `select id from webhooks.claim_deliveries($1, 60000, 10, 'pool_lists')`,
+      [limit],
+    )
+    return { claimed: rows, statement: plans.find((plan) => plan.includes('with sized as')) }
+  } finally {
+    await client.query('reset client_min_messages')
+    client.release(true)
+  }
+}
+
 describe('a claim over many destinations', () => {
   it('compares no pairs of its own rows, and deals turns and readiness as before', async () => {
-    const client = await testDb.pool.connect()
-    const plans: string[] = []
-    client.on('notice', (notice) => plans.push(notice.message ?? ''))
-    let claimed: Array<{ id: string }>
-    try {
-      await client.query(`load 'auto_explain'`)
-      await client.query('set auto_explain.log_min_duration = 0')
-      await client.query('set auto_explain.log_analyze = on')
-      await client.query('set auto_explain.log_timing = off')
-      await client.query('set auto_explain.log_nested_statements = on')
-      await client.query('set client_min_messages = log')
-      const result = await client.query<{ id: string }>(
-        `select id from webhooks.claim_deliveries($1, 60000, 10, 'pool_lists')`,
-        [LIMIT],
-      )
-      claimed = result.rows
-    } finally {
-      await client.query('reset client_min_messages')
-      client.release(true)
-    }
-    const statement = plans.find((plan) => plan.includes('with sized as'))
+    const { claimed, statement } = await explainedClaim(LIMIT)
     expect(statement).toBeDefined()
     // A join of the destinations' figures with their lists by nested loop discards nearly every
     // pair: about DESTINATIONS * DESTINATIONS * EACH rows.
@@ -95,5 +100,32 @@ describe('a claim over many destinations', () => {
       { n: DESTINATIONS - twice, full: false, ready_now: true, ready_at_lease: false },
       { n: twice, full: true, ready_now: false, ready_at_lease: true },
     ])
+  })
+
+  it("reads no more of each destination's waiting list than its share of the claim", async () => {
+    // The first test's destinations are set aside; 40 more, each with 12 waiting deliveries and
+    // room for 10 in flight: a claim of 40 takes one of each, and reads two (the one it takes
+    // and the next, for when the destination is ready again) rather than eleven.
+    await testDb.pool.query('update webhooks.destinations set ready_at = null')
+    const ids = Array.from({ length: 40 * 12 }, (_, k) => `dlv_share_${k % 40}_${Math.floor(k / 40)}`)
+    await testDb.pool.query(
+      `insert into webhooks.deliveries (id, event_id, org_id, destination, url)
+       select id, 'evt_lists', 'org_1', id, 'http://s' || split_part(id, '_', 3) || '.example.com/hook'
+       from unnest($1::text[]) id`,
+      [ids],
+    )
+    await enqueue(testDb.db, ids, { dueAt: new Date(Date.now() - 1_000) })
+    await testDb.pool.query(`update webhooks.destinations set send_window = 10 where key like '% http://s%'`)
+    const { claimed, statement } = await explainedClaim(40)
+    expect(new Set(claimed.map(({ id }) => id.split('_')[2])).size).toBe(40)
+    expect(claimed).toHaveLength(40)
+    // Each destination's waiting list is read by one index scan per destination (40 loops).
+    const lists = [
+      ...(statement ?? '').matchAll(
+        /delivery_queue_destination on delivery_queue \S+ .*actual rows=(\d+) loops=40/g,
+      ),
+    ]
+    expect(lists.length).toBeGreaterThan(0)
+    expect(Math.max(...lists.map((m) => Number(m[1])))).toBe(2)
   })
 })
