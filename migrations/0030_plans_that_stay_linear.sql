@@ -86,8 +86,9 @@ begin
   if turn_ids is null then
     return;
   end if;
-  -- The most one destination can take if every other one takes its share: each reads no more
-  -- of its list than that. A destination with fewer leaves room the next claim fills.
+  -- Each destination takes no more than its share of the claim (its limit over the destinations
+  -- in turn), and so reads no more of its list. A destination with fewer leaves room that the
+  -- next claim fills.
   share := ceil(max_deliveries::numeric / cardinality(turn_ids));
 
   return query
@@ -110,16 +111,17 @@ begin
       where q.destination_id = d.id and q.leased and q.due_at > now()) live
     where d.id = any(turn_ids)
   ), allowed as (
+    -- What each destination may take: within its window, cap and tokens, and its share.
     select s.*,
       case when s.backoff_until > now() then 0
         else greatest(0, least(least(s.send_window, s.cap) - s.in_flight,
-                               coalesce(floor(s.tokens)::integer, max_deliveries), max_deliveries))
+                               coalesce(floor(s.tokens)::integer, max_deliveries), share))
       end as n
     from sized s
   ), lists as (
-    -- Each destination's waiting deliveries (one more than it may take, to know what comes next:
-    -- at most its share) and its expired leases, by when each may be taken; a destination with
-    -- neither has one empty row. Each row carries its destination's figures.
+    -- Each destination's waiting deliveries (one more than it may take, to know what comes next)
+    -- and its expired leases, by when each may be taken; a destination with neither has one
+    -- empty row. Each row carries its destination's figures.
     select a.*, l.delivery_id, l.eligible_at, l.takeover,
       row_number() over (partition by a.id order by l.eligible_at, l.delivery_id) as turn
     from allowed a
@@ -127,7 +129,7 @@ begin
       (select q.delivery_id, q.due_at as eligible_at, false as takeover
        from webhooks.delivery_queue q
        where q.destination_id = a.id and not q.leased
-       order by q.due_at limit least(a.n, share) + 1)
+       order by q.due_at limit a.n + 1)
       union all
       (select q.delivery_id,
          greatest(case when take_over_after_ms > 0 then now() + take_over_after_ms * interval '1 millisecond' end,

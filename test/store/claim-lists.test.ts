@@ -128,4 +128,41 @@ describe('a claim over many destinations', () => {
     expect(lists.length).toBeGreaterThan(0)
     expect(Math.max(...lists.map((m) => Number(m[1])))).toBe(2)
   })
+
+  it('leaves a destination that took its whole share ready for the next claim', async () => {
+    // Ten destinations in turn, four with ten waiting each and six with nothing (their
+    // readiness is stale): a claim of 16 gives each a share of 2. The four take 2 each and are
+    // ready again at once for the 8 left; none is held until its leases end.
+    await testDb.pool.query('update webhooks.destinations set ready_at = null')
+    const ids = Array.from({ length: 4 * 10 }, (_, k) => `dlv_whole_${k % 4}_${Math.floor(k / 4)}`)
+    await testDb.pool.query(
+      `insert into webhooks.deliveries (id, event_id, org_id, destination, url)
+       select id, 'evt_lists', 'org_1', id, 'http://w' || split_part(id, '_', 3) || '.example.com/hook'
+       from unnest($1::text[]) id`,
+      [ids],
+    )
+    await enqueue(testDb.db, ids, { dueAt: new Date(Date.now() - 1_000) })
+    await testDb.pool.query(`update webhooks.destinations set send_window = 10 where key like '% http://w%'`)
+    await testDb.pool.query(
+      `insert into webhooks.destinations (key, org_id, origin, ready_at)
+       select webhooks.destination_key('org_1', null, u), 'org_1', webhooks.url_origin(u), now() - interval '1 second'
+       from (select 'http://e' || g || '.example.com/hook' as u from generate_series(1, 6) g) x`,
+    )
+    const { claimed } = await explainedClaim(16)
+    expect(claimed).toHaveLength(8)
+    const { rows } = await testDb.pool.query<{
+      waiting: boolean
+      n: number
+      ready_now: boolean
+      full: boolean
+    }>(
+      `select key like '% http://w%' as waiting, count(*)::int as n, coalesce(ready_at <= now(), false) as ready_now,
+         saturated as full
+       from webhooks.destinations where key like '% http://w%' or key like '% http://e%' group by 1, 3, 4 order by 1`,
+    )
+    expect(rows).toEqual([
+      { waiting: false, n: 6, ready_now: false, full: false },
+      { waiting: true, n: 4, ready_now: true, full: false },
+    ])
+  })
 })
