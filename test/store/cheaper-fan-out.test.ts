@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
+import { explained } from '../helpers/plans.ts'
 
 // Migration 0019: the helpers fanning out runs for every delivery are inlined expressions (a
 // function PostgreSQL runs on its own costs tens of microseconds a call), they give what they
@@ -121,20 +122,10 @@ describe('fanning out an org with a long history', () => {
       from generate_series(1, 5000) g`)
 
     // The plans of the statements inside, as auto_explain reports them to this session.
-    const client = await pool.connect()
-    const plans: string[] = []
-    client.on('notice', (notice) => plans.push(notice.message ?? ''))
-    try {
-      await client.query(`load 'auto_explain'`)
-      await client.query(`set auto_explain.log_min_duration = 0`)
-      await client.query(`set auto_explain.log_nested_statements = on`)
-      await client.query(`set client_min_messages = log`)
-      const { rows } = await client.query<{ n: number }>('select webhooks.fan_out(500) as n')
-      expect(rows[0]?.n).toBe(20)
-    } finally {
-      await client.query('reset client_min_messages')
-      client.release(true)
-    }
+    const { result, plans } = await explained(pool, (client) =>
+      client.query<{ n: number }>('select webhooks.fan_out(500) as n'),
+    )
+    expect(result.rows[0]?.n).toBe(20)
     // The batch's targets are read once (0022), then both inserts take them from arrays.
     const targets = plans.filter((plan) => plan.includes('webhooks.delivery_targets(batch)'))
     expect(targets).toHaveLength(1)

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TestDb } from '../helpers/database.ts'
 import { createDatabaseWithEvent } from '../helpers/database.ts'
+import { explained } from '../helpers/plans.ts'
 import { enqueue } from '../helpers/queue.ts'
 
 // Migration 0021: the claim, the outcome write and the fan-out look rows up by index even where
@@ -40,14 +41,7 @@ async function statementPlans(): Promise<string[]> {
   )
   await enqueue(testDb.db, ids, { dueAt: new Date(Date.now() - 1_000) })
   await testDb.pool.query(`update webhooks.destinations set send_window = 10`)
-  const client = await testDb.pool.connect()
-  const plans: string[] = []
-  client.on('notice', (notice) => plans.push(notice.message ?? ''))
-  try {
-    await client.query(`load 'auto_explain'`)
-    await client.query('set auto_explain.log_min_duration = 0')
-    await client.query('set auto_explain.log_nested_statements = on')
-    await client.query('set client_min_messages = log')
+  const { plans } = await explained(testDb.pool, async (client) => {
     await client.query(
       `create temp table claimed as select * from webhooks.claim_deliveries(10, 60000, 10, 'pool_churn')`,
     )
@@ -63,10 +57,7 @@ async function statementPlans(): Promise<string[]> {
       array(select 'answered' from claimed), 10, '{1000}')`)
     await client.query(`update webhooks.events set fanned_out_at = null where id = 'evt_churn_new'`)
     await client.query('select webhooks.fan_out(10)')
-  } finally {
-    await client.query('reset client_min_messages')
-    client.release(true)
-  }
+  })
   // The statements inside the functions; the test's own are left out.
   return plans.filter((plan) => !TOP_LEVEL.some((text) => plan.includes(`Query Text: ${text}`)))
 }

@@ -4,6 +4,7 @@ import type { ClaimedDelivery } from '../../src/store/claim.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 import { outcomeOf, recordOutcomesOn } from '../helpers/outcomes.ts'
+import { explained, pairsDiscarded } from '../helpers/plans.ts'
 
 // Migration 0030: the claim, the fan-out and the outcome write keep one plan per connection,
 // made from the statistics of the moment. Planned when the tables were analyzed nearly empty
@@ -61,22 +62,7 @@ async function insertEvents(prefix: string, count: number): Promise<void> {
 
 /** Runs `work` on a new connection (so every plan is made now) and returns its statements' plans. */
 async function plansOf(work: (client: pg.PoolClient) => Promise<void>): Promise<string[]> {
-  const client = await testDb.pool.connect()
-  const plans: string[] = []
-  client.on('notice', (notice) => plans.push(notice.message ?? ''))
-  try {
-    await client.query(`load 'auto_explain'`)
-    await client.query('set auto_explain.log_min_duration = 0')
-    await client.query('set auto_explain.log_analyze = on')
-    await client.query('set auto_explain.log_timing = off')
-    await client.query('set auto_explain.log_nested_statements = on')
-    await client.query('set client_min_messages = log')
-    await work(client)
-  } finally {
-    await client.query('reset client_min_messages')
-    client.release(true)
-  }
-  return plans
+  return (await explained(testDb.pool, work, { analyze: true })).plans
 }
 
 /**
@@ -104,12 +90,6 @@ function wholeReads(plans: readonly string[]): string[] {
   return found
 }
 
-/** The most pairs one join discarded. */
-function discarded(plans: readonly string[]): number {
-  const removed = [...plans.join('\n').matchAll(/Rows Removed by Join Filter: (\d+)/g)]
-  return Math.max(0, ...removed.map((m) => Number(m[1])))
-}
-
 describe('plans made on nearly empty tables, run on full ones', () => {
   let claimed: ClaimedDelivery[] = []
 
@@ -121,7 +101,7 @@ describe('plans made on nearly empty tables, run on full ones', () => {
     })
     expect(made).toBe(FAN_OUT)
     expect(wholeReads(plans)).toEqual([])
-    expect(discarded(plans)).toBeLessThan(PAIRS)
+    expect(pairsDiscarded(plans)).toBeLessThan(PAIRS)
     const { rows } = await testDb.pool.query<{ queued: number; destinations: number }>(
       `select count(*)::int as queued, count(distinct destination_id)::int as destinations
        from webhooks.delivery_queue`,
@@ -147,7 +127,7 @@ describe('plans made on nearly empty tables, run on full ones', () => {
       true,
     )
     expect(wholeReads(plans)).toEqual([])
-    expect(discarded(plans)).toBeLessThan(PAIRS)
+    expect(pairsDiscarded(plans)).toBeLessThan(PAIRS)
   })
 
   it('write outcomes without reading a table whole or pairing lists', async () => {
@@ -157,7 +137,7 @@ describe('plans made on nearly empty tables, run on full ones', () => {
       await recordOutcomesOn(client, testDb.db, records, POLICY)
     })
     expect(wholeReads(plans)).toEqual([])
-    expect(discarded(plans)).toBeLessThan(PAIRS)
+    expect(pairsDiscarded(plans)).toBeLessThan(PAIRS)
     const { rows } = await testDb.pool.query<{ delivered: number; retrying: number; leased: number }>(
       `select (select count(*)::int from webhooks.deliveries where status = 'delivered' and id like 'dlv%'
                  and event_id like 'evt_burst_%') as delivered,

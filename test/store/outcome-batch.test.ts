@@ -3,6 +3,7 @@ import { claimDeliveries } from '../../src/store/claim.ts'
 import type { TestDb } from '../helpers/database.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 import { outcomeOf, recordOutcomesOn } from '../helpers/outcomes.ts'
+import { explained, pairsDiscarded } from '../helpers/plans.ts'
 
 // Migration 0028: an outcome write of a large batch joins none of its own lists with another,
 // so its cost grows with the batch, not with its square; and it writes what it wrote before.
@@ -45,29 +46,16 @@ describe('an outcome write of a large batch', () => {
     // the destination is next ready when the first retry comes due.
     const records = claimed.map((c, i) => outcomeOf(c, i < COUNT / 2 ? 200 : 500, 30_000))
 
-    const client = await testDb.pool.connect()
-    const plans: string[] = []
-    client.on('notice', (notice) => plans.push(notice.message ?? ''))
-    try {
-      await client.query(`load 'auto_explain'`)
-      await client.query('set auto_explain.log_min_duration = 0')
-      await client.query('set auto_explain.log_analyze = on')
-      await client.query('set auto_explain.log_timing = off')
-      await client.query('set auto_explain.log_nested_statements = on')
-      await client.query('set client_min_messages = log')
-      await recordOutcomesOn(client, testDb.db, records, POLICY)
-    } finally {
-      await client.query('reset client_min_messages')
-      client.release(true)
-    }
+    const { plans } = await explained(
+      testDb.pool,
+      (client) => recordOutcomesOn(client, testDb.db, records, POLICY),
+      { analyze: true },
+    )
     const write = plans.find((plan) => plan.includes('with given as'))
     expect(write).toBeDefined()
     // A join of two of the statement's lists by nested loop discards nearly every pair:
     // COUNT * (COUNT - 1) rows for one of them.
-    const removed = [...(write ?? '').matchAll(/Rows Removed by Join Filter: (\d+)/g)].map((m) =>
-      Number(m[1]),
-    )
-    expect(Math.max(0, ...removed)).toBeLessThan(COUNT)
+    expect(pairsDiscarded(write ?? '')).toBeLessThan(COUNT)
 
     const { rows } = await testDb.pool.query<{
       delivered: number
