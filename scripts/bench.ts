@@ -70,13 +70,15 @@ async function baselines(s: Setup, plan: Plan): Promise<Pick<Results, 'rawHttp' 
   return { rawHttp: { perSecond, inFlight }, emptyJobs: { default: plain, localQueue: local, concurrency } }
 }
 
-/** Backlogs recorded while no dispatcher runs, then drained by a freshly started one. */
+/**
+ * Backlogs recorded while no dispatcher runs, then drained by a freshly started one. The target
+ * drains (1, 10 and 1,000 destinations) run in rounds, each round between two of the peer's
+ * drains, so that both sides see the same moods of a noisy machine; the report compares medians.
+ */
 async function throughput(
   s: Setup,
   plan: Plan,
-): Promise<
-  Pick<Results, 'single' | 'capped' | 'ten' | 'many' | 'manyNew' | 'singleDue' | 'manyDue' | 'naive'>
-> {
+): Promise<Pick<Results, 'rounds' | 'capped' | 'manyNew' | 'singleDue' | 'manyDue'>> {
   const t = plan.throughput
   const worker = () => startWorkerProcess(s.env, s.db.pool)
   const drain = async (what: string, batch: EventBatch, deliveries = batch.count, fannedOut = false) => {
@@ -91,37 +93,50 @@ async function throughput(
     log(`${what}: ${Math.round(result.perSecond)} deliveries/s`)
     return result
   }
-  const single = await drain(`${t.single} deliveries to 1 destination (64 in flight)`, {
-    org: ORG_ONE,
-    prefix: 'img_one_',
-    count: t.single,
-    webhookUrl: null,
-  })
-  const capped = await drain(`${t.capped} deliveries to 1 destination (default cap)`, {
-    org: ORG,
-    prefix: 'img_capped_',
-    count: t.capped,
-    webhookUrl: s.receiver.url('/capped'),
-  })
-  const ten = await drain(
-    `${t.tenEvents} events x 10 endpoints`,
-    { org: ORG_TEN, prefix: 'img_ten_', count: t.tenEvents, webhookUrl: null },
-    t.tenEvents * 10,
-  )
-  // Twice over the same orgs: first to destinations never seen (each send window starts at one
-  // request and grows with each answer), then again once they have delivered (windows open).
-  const overMany = async (round: string, what: string) => ({
-    ...(await drain(`${t.many} deliveries over ${t.destinations} ${what} destinations`, {
-      org: ORG_MANY,
-      orgs: t.destinations,
-      prefix: `img_many${round}_`,
-      count: t.many,
-      webhookUrl: s.receiver.url('/many'),
-    })),
-    destinations: t.destinations,
-  })
-  const manyNew = await overMany('a', 'new')
-  const many = await overMany('b', 'known')
+  // The naive dispatcher only delivers, on its own lean schema: it gets its backlog made for it.
+  const naiveSecret = createSecretBox(s.env.secretsKey).seal(generateSecret())
+  const naive = async () => {
+    await seedNaiveBacklog(s.db.pool, t.naive, s.receiver.url('/naive'), naiveSecret)
+    const result = await measureDrain(s.ctx, t.naive, () => startNaiveProcess(s.env), DRAIN_TIMEOUT_MS)
+    log(`naive dispatcher: ${Math.round(result.perSecond)} deliveries/s`)
+    return result
+  }
+  const overMany = (tag: string, what: string, fannedOut = false) =>
+    drain(
+      `${t.many} deliveries over ${t.destinations} ${what} destinations`,
+      {
+        org: ORG_MANY,
+        orgs: t.destinations,
+        prefix: `img_many${tag}_`,
+        count: t.many,
+        webhookUrl: s.receiver.url('/many'),
+      },
+      t.many,
+      fannedOut,
+    )
+  // First to destinations never seen (each send window starts at one request and grows with
+  // each answer); every round after it goes to the same destinations, their windows open.
+  const manyNew = await overMany('new', 'new')
+  const rounds: Results['rounds'] = { single: [], ten: [], many: [], naive: [await naive()] }
+  for (let round = 0; round < t.rounds; round++) {
+    rounds.single.push(
+      await drain(`${t.single} deliveries to 1 destination (64 in flight)`, {
+        org: ORG_ONE,
+        prefix: `img_one${round}_`,
+        count: t.single,
+        webhookUrl: null,
+      }),
+    )
+    rounds.ten.push(
+      await drain(
+        `${t.tenEvents} events x 10 endpoints`,
+        { org: ORG_TEN, prefix: `img_ten${round}_`, count: t.tenEvents, webhookUrl: null },
+        t.tenEvents * 10,
+      ),
+    )
+    rounds.many.push(await overMany(String(round), 'known'))
+    rounds.naive.push(await naive())
+  }
   // Context: the same drains from where the peer starts, the deliveries fanned out and due.
   const singleDue = await drain(
     `${t.single} deliveries to 1 destination, fanned out before`,
@@ -129,31 +144,14 @@ async function throughput(
     t.single,
     true,
   )
-  const manyDue = {
-    ...(await drain(
-      `${t.many} deliveries over ${t.destinations} known destinations, fanned out before`,
-      {
-        org: ORG_MANY,
-        orgs: t.destinations,
-        prefix: 'img_manyc_',
-        count: t.many,
-        webhookUrl: s.receiver.url('/many'),
-      },
-      t.many,
-      true,
-    )),
-    destinations: t.destinations,
-  }
-  // The naive dispatcher only delivers, on its own lean schema: it gets its backlog made for it.
-  await seedNaiveBacklog(
-    s.db.pool,
-    t.naive,
-    s.receiver.url('/naive'),
-    createSecretBox(s.env.secretsKey).seal(generateSecret()),
-  )
-  const naive = await measureDrain(s.ctx, t.naive, () => startNaiveProcess(s.env), DRAIN_TIMEOUT_MS)
-  log(`naive dispatcher: ${Math.round(naive.perSecond)} deliveries/s`)
-  return { single, capped, ten, many, manyNew, singleDue, manyDue, naive }
+  const manyDue = await overMany('due', 'known', true)
+  const capped = await drain(`${t.capped} deliveries to 1 destination (default cap)`, {
+    org: ORG,
+    prefix: 'img_capped_',
+    count: t.capped,
+    webhookUrl: s.receiver.url('/capped'),
+  })
+  return { rounds, capped, manyNew, singleDue, manyDue }
 }
 
 /**
@@ -329,7 +327,14 @@ async function run(plan: Plan, write: boolean): Promise<void> {
     // destination the default cap of 10 would hold to a tenth of the worker's slots.
     worker = await startWorkerProcess({ ...env, destinationConcurrency: plan.workerConcurrency }, db.pool)
     const prod = await production(s, plan, worker)
-    const results = { ...base, ...drains, ...prod, metrics, recordingAlone: alone }
+    const results = {
+      ...base,
+      ...drains,
+      ...prod,
+      metrics,
+      recordingAlone: alone,
+      destinations: plan.throughput.destinations,
+    }
     const table = renderTable(buildRows(results, plan.workerConcurrency))
     const minutes = ((performance.now() - began) / 60_000).toFixed(1)
     const header = `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${plan.mode} mode, ${minutes} min, on ${await machine(s)}; ${await checkOutcomes(s)}.`

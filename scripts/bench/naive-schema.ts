@@ -42,13 +42,17 @@ export async function createNaiveSchema(pool: pg.Pool): Promise<void> {
     create index naive_attempts_delivery on naive.attempts (delivery_id);`)
 }
 
-/** `count` events, each with one delivery due now to `url`, signed with the sealed `secret`. */
+/**
+ * `count` events, each with one delivery due now to `url`, signed with the sealed `secret`, in
+ * place of what the schema held (each of the peer's drains starts on fresh tables).
+ */
 export async function seedNaiveBacklog(
   pool: pg.Pool,
   count: number,
   url: string,
   secret: string,
 ): Promise<void> {
+  await pool.query('truncate naive.attempts, naive.deliveries, naive.events')
   await pool.query(
     `with e as (
        insert into naive.events (id, type, created_at, data)

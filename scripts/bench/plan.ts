@@ -17,8 +17,11 @@ export type Plan = {
   /**
    * Deliveries to one destination that allows 64 in flight, and to one at the default cap;
    * events × 10 endpoints; deliveries over `destinations` destinations; the naive dispatcher's.
+   * The target drains (single, ten, many) run `rounds` times, each round between two of the
+   * naive dispatcher's drains; the others run once.
    */
   throughput: {
+    rounds: number
     single: number
     capped: number
     tenEvents: number
@@ -50,12 +53,13 @@ const full: Plan = {
   latency: { rate: 200, seconds: 20 },
   hanging: { perDestination: 200, seconds: 20 },
   throughput: {
-    single: 20_000,
+    rounds: 3,
+    single: 10_000,
     capped: 4_000,
-    tenEvents: 2_000,
-    many: 20_000,
+    tenEvents: 1_000,
+    many: 10_000,
     destinations: 1_000,
-    naive: 20_000,
+    naive: 10_000,
   },
   metrics: { rounds: 2, latencySeconds: 8, drain: 10_000 },
   emptyJobs: { default: 6_000, localQueue: 30_000, concurrency: 16 },
@@ -74,12 +78,13 @@ export const PLANS: Record<BenchMode, Plan> = {
     latency: { rate: 200, seconds: 6 },
     hanging: { perDestination: 200, seconds: 6 },
     throughput: {
-      single: 4_000,
+      rounds: 2,
+      single: 3_000,
       capped: 1_000,
-      tenEvents: 400,
-      many: 4_000,
+      tenEvents: 300,
+      many: 3_000,
       destinations: 1_000,
-      naive: 4_000,
+      naive: 3_000,
     },
     metrics: { rounds: 1, latencySeconds: 3, drain: 3_000 },
     emptyJobs: { default: 2_000, localQueue: 10_000, concurrency: 16 },
@@ -94,7 +99,15 @@ export const PLANS: Record<BenchMode, Plan> = {
     recording: { clientCounts: [8, 32], seconds: 0.4, rounds: 1 },
     latency: { rate: 100, seconds: 1 },
     hanging: { perDestination: 20, seconds: 1 },
-    throughput: { single: 300, capped: 100, tenEvents: 30, many: 1_000, destinations: 1_000, naive: 300 },
+    throughput: {
+      rounds: 1,
+      single: 300,
+      capped: 100,
+      tenEvents: 30,
+      many: 1_000,
+      destinations: 1_000,
+      naive: 300,
+    },
     metrics: { rounds: 1, latencySeconds: 0.5, drain: 200 },
     emptyJobs: { default: 100, localQueue: 300, concurrency: 16 },
     http: { seconds: 0.3, inFlight: 16 },
