@@ -59,6 +59,14 @@ const ERROR_BACKOFF_MS = 1_000
  */
 const OUTCOME_LINGER_MS = 10
 /**
+ * A claim may take, beyond the free slots, as many deliveries as there are requests in flight
+ * that started less than this long ago: to receivers that answer at once, those end while the
+ * claim is on its way, and what it took for their slots goes out as they do, not a claim later
+ * (under load, requests end faster than a claim returns, and slots stood empty meanwhile).
+ * Deliveries to slower receivers are claimed only for free slots.
+ */
+const AHEAD_MS = 20
+/**
  * After the database was unreachable, this long without taking over expired leases: their
  * workers may be alive, holding outcomes they write once they beat again.
  */
@@ -91,6 +99,8 @@ export class Dispatcher {
   #retryTimer: NodeJS.Timeout | undefined
   #retryAt = Number.POSITIVE_INFINITY
   #loops: Promise<unknown> | undefined
+  /** Deliveries claimed ahead of a free slot, sent in order as requests end. */
+  readonly #ahead: ClaimedDelivery[] = []
 
   constructor(options: DispatcherOptions) {
     this.#o = options
@@ -168,6 +178,8 @@ export class Dispatcher {
       await this.#claims.wait(Math.min(50, deadline - Date.now()))
     }
     this.#abort.abort()
+    // What was claimed ahead is handed to the attempt now, which ends it at once as abandoned.
+    this.#sendAhead()
     while (this.#slots.used > 0) {
       await this.#claims.wait(50)
     }
@@ -261,9 +273,8 @@ export class Dispatcher {
       claimed = room > 0 ? await this.#claim(room) : []
     }
     this.#o.metrics.claimed(claimed.length)
-    for (const delivery of claimed) {
-      this.#send(delivery)
-    }
+    this.#ahead.push(...claimed)
+    this.#sendAhead()
     if (claimed.length > 0) {
       this.#hotUntil = Date.now() + HOT_MS
     }
@@ -284,7 +295,12 @@ export class Dispatcher {
 
   /** Deliveries the next claim may take: none while stopping or while outcomes cannot be written. */
   get #room(): number {
-    return this.#stopping || this.#writer.failing ? 0 : this.#slots.free
+    return this.#stopping || this.#writer.failing ? 0 : this.#open
+  }
+
+  /** Free slots, and those about to be (see AHEAD_MS), less what was claimed ahead for them. */
+  get #open(): number {
+    return Math.max(0, this.#slots.free + this.#slots.startedWithin(AHEAD_MS) - this.#ahead.length)
   }
 
   #claim(room: number): Promise<ClaimedDelivery[]> {
@@ -321,7 +337,7 @@ export class Dispatcher {
       return
     }
     const lingerUntil = Date.now() + OUTCOME_LINGER_MS
-    while (!this.#stopping && this.#slots.free < this.#refill) {
+    while (!this.#stopping && this.#open < this.#refill) {
       const linger = lingerUntil - Date.now()
       if (linger <= 0) {
         this.#writer.resume()
@@ -336,6 +352,13 @@ export class Dispatcher {
     await signal.wait(hot ? hotPollMs : this.#o.pollIntervalMs)
   }
 
+  /** Sends what was claimed, as far as there are free slots (all of it once stopping aborted). */
+  #sendAhead(): void {
+    while (this.#ahead.length > 0 && (this.#slots.free > 0 || this.#abort.signal.aborted)) {
+      this.#send(this.#ahead.shift() as ClaimedDelivery)
+    }
+  }
+
   #send(claimed: ClaimedDelivery): void {
     const release = this.#slots.take(claimed.destination_id)
     attemptDelivery(claimed, { ...this.#o.attempt, signal: this.#abort.signal })
@@ -346,6 +369,7 @@ export class Dispatcher {
       })
       .finally(() => {
         release()
+        this.#sendAhead()
         this.#claims.fire()
       })
   }

@@ -52,6 +52,22 @@ export class Slots {
     }
   }
 
+  /**
+   * Requests in flight that started less than `ms` ago: under load, those to receivers that
+   * answer quickly, which will have ended by the time a claim made now returns.
+   */
+  startedWithin(ms: number): number {
+    const since = this.#now() - ms
+    let young = 0
+    for (const starts of this.#held.values()) {
+      // In start order: count from the newest back.
+      for (let i = starts.length - 1; i >= 0 && (starts[i] ?? 0) > since; i--) {
+        young++
+      }
+    }
+    return young
+  }
+
   /** The destinations the next claim should pass over: none until slow ones hold their share. */
   passedOver(): number[] {
     const slowSince = this.#now() - SLOW_AFTER_MS

@@ -1,0 +1,94 @@
+import { sql } from 'kysely'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { WorkerHandle } from '../../src/worker/runner.ts'
+import type { TestDb } from '../helpers/database.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+import { backlog, endpointAt } from '../helpers/load.ts'
+import type { Receiver } from '../helpers/receiver.ts'
+import { startReceiver } from '../helpers/receiver.ts'
+import { startTestWorker } from '../helpers/worker.ts'
+
+// Under load, requests to receivers that answer at once end before the claim made for their
+// slots returns; the dispatcher claims for them ahead (requests started within AHEAD_MS) and sends
+// what it took as slots free up. What it must keep: never more requests at once than its slots,
+// each delivery sent once, and nothing left leased when it stops.
+
+const SLOTS = 4
+const DESTINATIONS = 40
+const EACH = 5
+const TOTAL = DESTINATIONS * EACH
+
+let testDb: TestDb
+let receiver: Receiver
+let workers: WorkerHandle[] = []
+
+beforeEach(async () => {
+  testDb = await createTestDatabase()
+  receiver = await startReceiver()
+  receiver.on('/ahead', () => ({ status: 200, delayMs: 3 }))
+  // Forty orgs' endpoints at one URL: forty destinations, none held back by its cap.
+  for (let i = 0; i < DESTINATIONS; i++) {
+    await endpointAt(testDb, `org_ahead_${i}`, receiver.url('/ahead'))
+    await backlog(testDb, `org_ahead_${i}`, EACH)
+  }
+})
+
+afterEach(async () => {
+  await Promise.all(workers.map((w) => w.stop()))
+  workers = []
+  await receiver.close()
+  await testDb.drop()
+})
+
+const start = async () => {
+  const worker = await startTestWorker(testDb, { WORKER_CONCURRENCY: String(SLOTS) })
+  workers.push(worker)
+  return worker
+}
+
+async function leased(): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    select count(*)::int as n from webhooks.delivery_queue where leased`.execute(testDb.db)
+  return rows[0]?.n ?? 0
+}
+
+async function delivered(): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    select count(*)::int as n from webhooks.deliveries where status = 'delivered'`.execute(testDb.db)
+  return rows[0]?.n ?? 0
+}
+
+describe('claiming ahead of free slots', () => {
+  it('leases more than the free slots while requests end quickly, and sends no more at once than its slots', async () => {
+    await start()
+    let mostLeased = 0
+    while ((await delivered()) < TOTAL) {
+      mostLeased = Math.max(mostLeased, await leased())
+    }
+    // Before claiming ahead, a worker never held more leases than its slots: a claim took only
+    // the free ones, and wrote the outcomes of the requests that had freed them.
+    expect(mostLeased).toBeGreaterThan(SLOTS)
+    expect(receiver.mostAtOnce('/ahead')).toBeLessThanOrEqual(SLOTS)
+    expect(receiver.requests.filter((r) => r.path === '/ahead')).toHaveLength(TOTAL)
+    const { rows } = await sql<{ n: number; lost: number }>`select count(*)::int as n,
+        count(*) filter (where outcome <> 'delivered')::int as lost from webhooks.attempts`.execute(testDb.db)
+    expect(rows[0]).toEqual({ n: TOTAL, lost: 0 })
+  })
+
+  it('sends what it claimed ahead before it stops, leaving nothing leased', async () => {
+    const first = await start()
+    await vi.waitFor(() => expect(receiver.requests.length).toBeGreaterThanOrEqual(TOTAL / 4), {
+      timeout: 10_000,
+      interval: 2,
+    })
+    await first.stop()
+    expect(await leased()).toBe(0)
+    const sent = receiver.requests.length
+    expect(await delivered()).toBe(sent)
+    await start()
+    await vi.waitFor(async () => expect(await delivered()).toBe(TOTAL), { timeout: 20_000, interval: 50 })
+    // Each delivery was sent once: none was left leased to be taken over and sent again.
+    expect(new Set(receiver.requests.map((r) => r.headers['webhook-id'])).size).toBe(TOTAL)
+    expect(receiver.requests).toHaveLength(TOTAL)
+  })
+})
