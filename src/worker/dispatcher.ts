@@ -327,8 +327,9 @@ export class Dispatcher {
   }
 
   /**
-   * Having claimed, waits for a quarter of the slots to be free (outcomes meanwhile wait for the
-   * next claim, OUTCOME_LINGER_MS at most); having claimed nothing, polls.
+   * Having claimed, waits for a quarter of the slots to be free or about to be (see AHEAD_MS;
+   * outcomes meanwhile wait for the next claim, OUTCOME_LINGER_MS at most); having claimed
+   * nothing, polls.
    */
   async #pauseClaims(claimed: boolean): Promise<void> {
     if (!claimed) {
