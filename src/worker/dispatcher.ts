@@ -308,9 +308,13 @@ export class Dispatcher {
   }
 
   #request(room: number): ClaimRequest {
+    // A delivery claimed ahead may wait for its slot as long as a request can take (every
+    // request in flight ends within the timeout): its lease covers that wait too, so that its
+    // outcome keeps the whole margin to be written in.
+    const ahead = room > this.#slots.free
     return {
       limit: Math.min(room, CLAIM_BATCH),
-      leaseMs: this.#o.requestTimeoutMs + this.#o.leaseMarginMs,
+      leaseMs: this.#o.requestTimeoutMs * (ahead ? 2 : 1) + this.#o.leaseMarginMs,
       defaultCap: this.#o.destinationConcurrency,
       poolId: this.#o.poolId,
       passedOver: this.#slots.passedOver(),

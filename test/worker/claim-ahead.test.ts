@@ -40,17 +40,28 @@ afterEach(async () => {
   await testDb.drop()
 })
 
+// A lease is the request timeout plus the margin; one claimed ahead adds a timeout for its wait.
+const TIMEOUT_S = 0.5
+const MARGIN_S = 2
+
 const start = async () => {
-  const worker = await startTestWorker(testDb, { WORKER_CONCURRENCY: String(SLOTS) })
+  const worker = await startTestWorker(testDb, {
+    WORKER_CONCURRENCY: String(SLOTS),
+    WEBHOOK_REQUEST_TIMEOUT: `${TIMEOUT_S * 1000}ms`,
+    WEBHOOK_LEASE_MARGIN: `${MARGIN_S}s`,
+  })
   workers.push(worker)
   return worker
 }
 
-async function leased(): Promise<number> {
-  const { rows } = await sql<{ n: number }>`
-    select count(*)::int as n from webhooks.delivery_queue where leased`.execute(testDb.db)
-  return rows[0]?.n ?? 0
+async function leases(): Promise<{ n: number; longest: number }> {
+  const { rows } = await sql<{ n: number; longest: number | null }>`
+    select count(*)::int as n, max(extract(epoch from due_at - now()))::float8 as longest
+    from webhooks.delivery_queue where leased`.execute(testDb.db)
+  return { n: rows[0]?.n ?? 0, longest: rows[0]?.longest ?? 0 }
 }
+
+const leased = async () => (await leases()).n
 
 async function delivered(): Promise<number> {
   const { rows } = await sql<{ n: number }>`
@@ -62,12 +73,19 @@ describe('claiming ahead of free slots', () => {
   it('leases more than the free slots while requests end quickly, and sends no more at once than its slots', async () => {
     await start()
     let mostLeased = 0
+    let longestLease = 0
     while ((await delivered()) < TOTAL) {
-      mostLeased = Math.max(mostLeased, await leased())
+      const now = await leases()
+      mostLeased = Math.max(mostLeased, now.n)
+      longestLease = Math.max(longestLease, now.longest)
     }
     // Before claiming ahead, a worker never held more leases than its slots: a claim took only
     // the free ones, and wrote the outcomes of the requests that had freed them.
     expect(mostLeased).toBeGreaterThan(SLOTS)
+    // Those claimed ahead were leased for their wait as well (the chaos run once saw a lease run
+    // out under a live worker before they were).
+    expect(longestLease).toBeGreaterThan(TIMEOUT_S + MARGIN_S)
+    expect(longestLease).toBeLessThanOrEqual(2 * TIMEOUT_S + MARGIN_S)
     expect(receiver.mostAtOnce('/ahead')).toBeLessThanOrEqual(SLOTS)
     expect(receiver.requests.filter((r) => r.path === '/ahead')).toHaveLength(TOTAL)
     const { rows } = await sql<{ n: number; lost: number }>`select count(*)::int as n,
