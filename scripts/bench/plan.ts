@@ -61,7 +61,7 @@ const full: Plan = {
     destinations: 1_000,
     naive: 10_000,
   },
-  metrics: { rounds: 2, latencySeconds: 8, drain: 10_000 },
+  metrics: { rounds: 3, latencySeconds: 8, drain: 10_000 },
   emptyJobs: { default: 6_000, localQueue: 30_000, concurrency: 16 },
   http: { seconds: 3, inFlight: 64 },
   backlog: { retries: 500_000, latencySeconds: 15, drainEvents: 1_000_000, drainFixed: false, chunk: 10_000 },
