@@ -60,10 +60,12 @@ const ERROR_BACKOFF_MS = 1_000
 const OUTCOME_LINGER_MS = 10
 /**
  * A claim may take, beyond the free slots, as many deliveries as there are requests in flight
- * that started less than this long ago: to receivers that answer at once, those end while the
- * claim is on its way, and what it took for their slots goes out as they do, not a claim later
- * (under load, requests end faster than a claim returns, and slots stood empty meanwhile).
- * Deliveries to slower receivers are claimed only for free slots.
+ * that started less than this long ago to destinations whose last request took no longer: those
+ * end while the claim is on its way, and what it took for their slots goes out as they do, not a
+ * claim later (under load, requests to such receivers end faster than a claim returns, and
+ * slots stood empty meanwhile). Requests to slower receivers free no slot ahead of time: what is
+ * claimed ahead holds its destination's cap while it waits, and a worker holding a cap's room
+ * for its queue would keep another worker from using it.
  */
 const AHEAD_MS = 20
 /**
@@ -300,7 +302,7 @@ export class Dispatcher {
 
   /** Free slots, and those about to be (see AHEAD_MS), less what was claimed ahead for them. */
   get #open(): number {
-    return Math.max(0, this.#slots.free + this.#slots.startedWithin(AHEAD_MS) - this.#ahead.length)
+    return Math.max(0, this.#slots.free + this.#slots.endingSoon(AHEAD_MS) - this.#ahead.length)
   }
 
   #claim(room: number): Promise<ClaimedDelivery[]> {

@@ -2,6 +2,8 @@
 export const SLOW_AFTER_MS = 1_000
 /** The share of a worker's slots that slow destinations may hold together. */
 export const SLOW_SHARE = 3 / 4
+/** How many destinations' last request durations are kept (the most recently ended). */
+const DURATIONS_KEPT = 10_000
 
 /**
  * The worker's request slots (WORKER_CONCURRENCY) and which destination holds each. Caps and
@@ -16,6 +18,8 @@ export class Slots {
   readonly #now: () => number
   /** Per destination, the start times of its requests in flight. */
   readonly #held = new Map<number, number[]>()
+  /** Per destination, how long its last request took (ms); in the order they last ended. */
+  readonly #took = new Map<number, number>()
   #used = 0
 
   constructor(size: number, now: () => number = Date.now) {
@@ -49,23 +53,35 @@ export class Slots {
       if (starts.length === 0) {
         this.#held.delete(destinationId)
       }
+      this.#took.delete(destinationId)
+      this.#took.set(destinationId, this.#now() - startedAt)
+      if (this.#took.size > DURATIONS_KEPT) {
+        const oldest = this.#took.keys().next()
+        if (!oldest.done) {
+          this.#took.delete(oldest.value)
+        }
+      }
     }
   }
 
   /**
-   * Requests in flight that started less than `ms` ago: under load, those to receivers that
-   * answer quickly, which will have ended by the time a claim made now returns.
+   * Requests in flight that should end within about `ms`: they started less than `ms` ago, to a
+   * destination whose last request took no longer than that. Under load, those end before a
+   * claim made now returns. A destination never answered yet, or slower, counts for none.
    */
-  startedWithin(ms: number): number {
+  endingSoon(ms: number): number {
     const since = this.#now() - ms
-    let young = 0
-    for (const starts of this.#held.values()) {
+    let soon = 0
+    for (const [destinationId, starts] of this.#held) {
+      if ((this.#took.get(destinationId) ?? Number.POSITIVE_INFINITY) > ms) {
+        continue
+      }
       // In start order: count from the newest back.
       for (let i = starts.length - 1; i >= 0 && (starts[i] ?? 0) > since; i--) {
-        young++
+        soon++
       }
     }
-    return young
+    return soon
   }
 
   /** The destinations the next claim should pass over: none until slow ones hold their share. */

@@ -9,8 +9,8 @@ import { startReceiver } from '../helpers/receiver.ts'
 import { startTestWorker } from '../helpers/worker.ts'
 
 // Under load, requests to receivers that answer at once end before the claim made for their
-// slots returns; the dispatcher claims for them ahead (requests started within AHEAD_MS) and sends
-// what it took as slots free up. What it must keep: never more requests at once than its slots,
+// slots returns; the dispatcher claims for them ahead (requests started within AHEAD_MS to
+// destinations whose last request took no longer) and sends what it took as slots free up. What it must keep: never more requests at once than its slots,
 // each delivery sent once, and nothing left leased when it stops.
 
 const SLOTS = 4
@@ -91,6 +91,20 @@ describe('claiming ahead of free slots', () => {
     const { rows } = await sql<{ n: number; lost: number }>`select count(*)::int as n,
         count(*) filter (where outcome <> 'delivered')::int as lost from webhooks.attempts`.execute(testDb.db)
     expect(rows[0]).toEqual({ n: TOTAL, lost: 0 })
+  })
+
+  it('claims only for free slots while its receivers answer slowly, leaving their caps to other workers', async () => {
+    // Regression: requests that had just started counted as about to end whatever the receiver,
+    // so a worker leased ahead for slots held by 100 ms requests and kept a capped destination's
+    // room to itself (test/reliability/limits-across-workers.test.ts saw 2 of a cap of 3 in flight).
+    receiver.on('/ahead', () => ({ status: 200, delayMs: 60 }))
+    await start()
+    let mostLeased = 0
+    while ((await delivered()) < TOTAL) {
+      mostLeased = Math.max(mostLeased, await leased())
+    }
+    expect(mostLeased).toBeLessThanOrEqual(SLOTS)
+    expect(receiver.requests).toHaveLength(TOTAL)
   })
 
   it('sends what it claimed ahead before it stops, leaving nothing leased', async () => {
