@@ -20,6 +20,8 @@ export class Slots {
   readonly #held = new Map<number, number[]>()
   /** Per destination, how long its last request took (ms); in the order they last ended. */
   readonly #took = new Map<number, number>()
+  /** How long requests take here, a moving average over all destinations (ms). */
+  #typical: number | undefined
   #used = 0
 
   constructor(size: number, now: () => number = Date.now) {
@@ -53,8 +55,10 @@ export class Slots {
       if (starts.length === 0) {
         this.#held.delete(destinationId)
       }
+      const took = this.#now() - startedAt
+      this.#typical = this.#typical === undefined ? took : this.#typical + (took - this.#typical) / 16
       this.#took.delete(destinationId)
-      this.#took.set(destinationId, this.#now() - startedAt)
+      this.#took.set(destinationId, took)
       if (this.#took.size > DURATIONS_KEPT) {
         const oldest = this.#took.keys().next()
         if (!oldest.done) {
@@ -66,14 +70,15 @@ export class Slots {
 
   /**
    * Requests in flight that should end within about `ms`: they started less than `ms` ago, to a
-   * destination whose last request took no longer than that. Under load, those end before a
-   * claim made now returns. A destination never answered yet, or slower, counts for none.
+   * destination whose last request took no longer than that (one that has not answered yet is
+   * judged by how long requests take here on average). Under load, those end before a claim
+   * made now returns. Before any request has ended, none counts.
    */
   endingSoon(ms: number): number {
     const since = this.#now() - ms
     let soon = 0
     for (const [destinationId, starts] of this.#held) {
-      if ((this.#took.get(destinationId) ?? Number.POSITIVE_INFINITY) > ms) {
+      if ((this.#took.get(destinationId) ?? this.#typical ?? Number.POSITIVE_INFINITY) > ms) {
         continue
       }
       // In start order: count from the newest back.

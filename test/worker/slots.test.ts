@@ -5,25 +5,28 @@ describe('Slots.endingSoon', () => {
   it('counts young requests to destinations whose last request was quick, none to others', () => {
     let now = 0
     const slots = new Slots(8, () => now)
-    // Destination 1 answered its last request in 5 ms; destination 2 in 100 ms; 3 never did.
+    // Before any request has ended, none counts.
     const quick = slots.take(1)
+    expect(slots.endingSoon(20)).toBe(0)
+    // Destination 1 answered its last request in 5 ms; destination 2 in 400 ms; 3 never did
+    // (judged by the average here, pulled above 20 ms by destination 2).
     now = 5
     quick()
     const slow = slots.take(2)
-    now = 105
+    now = 405
     slow()
     expect(slots.endingSoon(20)).toBe(0)
 
     slots.take(1)
     slots.take(2)
     slots.take(3)
-    now = 115
+    now = 415
     const second = slots.take(1)
-    now = 120
+    now = 420
     // Destination 1's two requests are 15 and 5 ms old; 2 and 3 count for none however young.
     expect(slots.endingSoon(20)).toBe(2)
     expect(slots.endingSoon(10)).toBe(1)
-    now = 130
+    now = 430
     // The older one is now 25 ms old: overdue for a destination that answers in 5 ms.
     expect(slots.endingSoon(20)).toBe(1)
     second()
@@ -44,5 +47,16 @@ describe('Slots.endingSoon', () => {
     slowed()
     slots.take(7)
     expect(slots.endingSoon(20)).toBe(0)
+  })
+
+  it('judges a destination that has not answered yet by how long requests take here', () => {
+    let now = 0
+    const slots = new Slots(4, () => now)
+    const first = slots.take(1)
+    now = 3
+    first()
+    // Destination 9 is new; requests here take 3 ms: its young request counts.
+    slots.take(9)
+    expect(slots.endingSoon(20)).toBe(1)
   })
 })
