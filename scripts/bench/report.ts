@@ -172,29 +172,38 @@ function medianDrain(drains: DrainResult[]): DrainResult {
   }
 }
 
-const rates = (drains: DrainResult[]) => drains.map((d) => int(d.perSecond)).join(', ')
+/** The rounds' drains of each side, and each side's median drain. */
+type Sides = Record<keyof Results['rounds'], { drains: DrainResult[]; median: DrainResult }>
 
-function throughputRows(r: Results, concurrency: number): Row[] {
-  const naive = medianDrain(r.rounds.naive).perSecond
-  const vsNaive = (d: DrainResult) => d.perSecond / naive
+function sides(rounds: Results['rounds']): Sides {
+  const side = (drains: DrainResult[]) => ({ drains, median: medianDrain(drains) })
+  return {
+    single: side(rounds.single),
+    ten: side(rounds.ten),
+    many: side(rounds.many),
+    naive: side(rounds.naive),
+  }
+}
+
+const drainRates = (drains: DrainResult[]) => drains.map((d) => int(d.perSecond)).join(', ')
+
+function throughputRows(r: Results, s: Sides, concurrency: number): Row[] {
+  const vsNaive = (d: DrainResult) => d.perSecond / s.naive.median.perSecond
   const rate = (d: DrainResult, what: string) =>
     `${int(d.perSecond)} deliveries/s = ${x(vsNaive(d))} naive (${int(d.deliveries)} ${what} in ${(d.ms / 1000).toFixed(1)} s, ${concurrency} in flight)`
-  const target = (label: string, drains: DrainResult[], what: string): Row => {
-    const m = medianDrain(drains)
-    return {
-      label,
-      measured: `${int(m.perSecond)} deliveries/s = ${x(vsNaive(m))} naive, medians of ${drains.length} and ${r.rounds.naive.length} alternated drains (${rates(drains)}; ${int(m.deliveries)} ${what}, ${concurrency} in flight)`,
-      target: '≥ 1.50× naive',
-      result: verdict(vsNaive(m) >= 1.5),
-    }
-  }
+  const target = (label: string, { drains, median: m }: Sides['single'], what: string): Row => ({
+    label,
+    measured: `${int(m.perSecond)} deliveries/s = ${x(vsNaive(m))} naive, medians of ${drains.length} and ${s.naive.drains.length} alternated drains (${drainRates(drains)}; ${int(m.deliveries)} ${what}, ${concurrency} in flight)`,
+    target: '≥ 1.50× naive',
+    result: verdict(vsNaive(m) >= 1.5),
+  })
   const many = int(r.destinations)
   return [
-    target('Throughput, 1 destination', r.rounds.single, 'to an endpoint allowing 64 in flight'),
-    target('Throughput, 10 destinations', r.rounds.ten, 'to 10 endpoints'),
+    target('Throughput, 1 destination', s.single, 'to an endpoint allowing 64 in flight'),
+    target('Throughput, 10 destinations', s.ten, 'to 10 endpoints'),
     target(
       'Throughput, 1,000 destinations',
-      r.rounds.many,
+      s.many,
       `over ${many} orgs' webhook_url, each of which has delivered before`,
     ),
     {
@@ -270,13 +279,9 @@ function backlogRows(r: Results): Row[] {
   ]
 }
 
-function costRows(r: Results): Row[] {
-  const single = medianDrain(r.rounds.single)
-  const ten = medianDrain(r.rounds.ten)
-  const many = medianDrain(r.rounds.many)
-  const naive = medianDrain(r.rounds.naive)
+function costRows(s: Sides): Row[] {
   const line = (pick: (d: DrainResult) => string) =>
-    `${pick(single)} (10 destinations ${pick(ten)}; 1,000 destinations ${pick(many)}; naive ${pick(naive)}; medians)`
+    `${pick(s.single.median)} (10 destinations ${pick(s.ten.median)}; 1,000 destinations ${pick(s.many.median)}; naive ${pick(s.naive.median)}; medians)`
   return [
     {
       label: 'Cost per delivery, node',
@@ -295,17 +300,18 @@ function costRows(r: Results): Row[] {
 
 export function buildRows(r: Results, concurrency: number): Row[] {
   const recording = recordingRows(r.recording, r.recordingAlone)
+  const s = sides(r.rounds)
   return [
     ...recording.targets,
     ...latencyRows(r),
-    ...throughputRows(r, concurrency),
+    ...throughputRows(r, s, concurrency),
     ...metricsRows(r),
     ...backlogRows(r),
-    ...costRows(r),
+    ...costRows(s),
     ...recording.baselines,
     {
       label: 'Baseline: naive dispatcher',
-      measured: `${int(medianDrain(r.rounds.naive).perSecond)} deliveries/s, ${concurrency} in flight (median of ${rates(r.rounds.naive)}; ${int(r.rounds.naive[0]?.deliveries ?? 0)} deliveries a drain; its own lean schema)`,
+      measured: `${int(s.naive.median.perSecond)} deliveries/s, ${concurrency} in flight (median of ${drainRates(s.naive.drains)}; ${int(s.naive.median.deliveries)} deliveries a drain; its own lean schema)`,
       target: '—',
       result: 'baseline',
     },
